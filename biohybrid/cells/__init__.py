@@ -1,0 +1,1 @@
+"""Cell scale: Mesa agents on a discrete-space grid, each holding a state-table row."""

@@ -1,0 +1,1 @@
+"""Organ scale: aggregation of cells and fields into biomarker time series."""

@@ -1,0 +1,1 @@
+"""Bundled biohybrid models, one small package per model (installed as ``biohybrid.models``)."""

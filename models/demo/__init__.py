@@ -1,0 +1,1 @@
+"""A minimal four-scale demo model."""

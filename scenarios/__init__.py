@@ -1,0 +1,1 @@
+"""Bundled scenario files (``*.toml``), installed as ``biohybrid.scenarios``."""
