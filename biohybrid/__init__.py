@@ -1,3 +1,27 @@
-"""biohybrid: multiscale hybrid models of Mesa agents, stiff ODEs and FiPy fields."""
+"""biohybrid: multiscale hybrid models of Mesa agents, stiff ODEs and FiPy fields.
+
+The public surface is what this module exports; everything else may move.
+"""
+
+from biohybrid.errors import SimulationError, UserError
+from biohybrid.model import HybridModel
+from biohybrid.organ import Biomarker
+from biohybrid.params import Param, ParameterSet
+from biohybrid.runner import RunResult, run
+from biohybrid.scenario import Scenario, load_scenario
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Biomarker",
+    "HybridModel",
+    "Param",
+    "ParameterSet",
+    "RunResult",
+    "Scenario",
+    "SimulationError",
+    "UserError",
+    "__version__",
+    "load_scenario",
+    "run",
+]

@@ -1,0 +1,75 @@
+"""Organ scale: biomarker declarations and the recorder that turns output steps into rows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from biohybrid.errors import SimulationError
+
+
+@dataclass(frozen=True)
+class Biomarker:
+    """One organ-level readout.
+
+    Attributes:
+        name: Column name in ``biomarkers.csv``.
+        units: Units, e.g. ``"mL"``; ``"1"`` for dimensionless.
+        description: One-line meaning.
+    """
+
+    name: str
+    units: str
+    description: str
+
+
+class BiomarkerRecorder:
+    """Collect one row of biomarkers per output step.
+
+    Args:
+        biomarkers: The declared biomarkers, in column order.
+    """
+
+    def __init__(self, biomarkers: Sequence[Biomarker]) -> None:
+        self.biomarkers = tuple(biomarkers)
+        self._names = [b.name for b in self.biomarkers]
+        self.times: list[float] = []
+        self.rows: list[list[float]] = []
+
+    @property
+    def units(self) -> dict[str, str]:
+        """``{name: units}`` for every biomarker."""
+        return {b.name: b.units for b in self.biomarkers}
+
+    def record(self, t: float, values: Mapping[str, float]) -> None:
+        """Append the row for time ``t``.
+
+        Args:
+            t: Model time.
+            values: ``{name: value}``; must contain exactly the declared biomarkers.
+
+        Raises:
+            ValueError: If names do not match the declarations.
+            SimulationError: If a value is NaN or infinite.
+        """
+        missing = set(self._names) - set(values)
+        extra = set(values) - set(self._names)
+        if missing or extra:
+            raise ValueError(
+                f"biomarker mismatch: missing {sorted(missing)}, extra {sorted(extra)}"
+            )
+        row = [float(values[n]) for n in self._names]
+        bad = [n for n, v in zip(self._names, row, strict=True) if not np.isfinite(v)]
+        if bad:
+            raise SimulationError(f"biomarkers {bad} are not finite at t={t:g}")
+        self.times.append(float(t))
+        self.rows.append(row)
+
+    def frame(self) -> pd.DataFrame:
+        """The biomarkers as a DataFrame indexed by ``time``."""
+        df = pd.DataFrame(self.rows, columns=self._names, dtype=float)
+        df.index = pd.Index(self.times, name="time", dtype=float)
+        return df

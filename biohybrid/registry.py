@@ -1,0 +1,96 @@
+"""Finding models and scenarios: bundled ones, and models registered by other packages.
+
+Models are the packages under ``biohybrid.models`` (the repository's ``models/``) that export
+a ``MODEL`` class, plus any class registered in the ``biohybrid.models`` entry-point group.
+Scenarios are the ``*.toml`` files bundled in ``biohybrid.scenarios`` (the repository's
+``scenarios/``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from importlib import metadata, resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from biohybrid.errors import UserError, did_you_mean, list_choices
+
+if TYPE_CHECKING:
+    from biohybrid.model import HybridModel
+
+
+def available_models() -> dict[str, type[HybridModel]]:
+    """All known models by name.
+
+    Returns:
+        ``{model name: model class}``.
+    """
+    import biohybrid.models as bundled
+
+    found: dict[str, type[HybridModel]] = {}
+    for info in sorted(pkgutil.iter_modules(bundled.__path__), key=lambda i: i.name):
+        if not info.ispkg:
+            continue
+        module = importlib.import_module(f"biohybrid.models.{info.name}")
+        model = getattr(module, "MODEL", None)
+        if model is not None:
+            found[model.name] = model
+    for ep in metadata.entry_points(group="biohybrid.models"):
+        model = ep.load()
+        found.setdefault(model.name, model)
+    return found
+
+
+def get_model(name: str) -> type[HybridModel]:
+    """Look up a model by name.
+
+    Raises:
+        UserError: If no model has that name, listing the known models.
+    """
+    models = available_models()
+    if name not in models:
+        raise UserError(
+            f"Unknown model '{name}'.{did_you_mean(name, models)}"
+            f" Known models: {list_choices(models)}."
+        )
+    return models[name]
+
+
+def bundled_scenarios() -> dict[str, Path]:
+    """The bundled scenario files by name (file stem)."""
+    root = resources.files("biohybrid.scenarios")
+    out: dict[str, Path] = {}
+    for entry in root.iterdir():
+        if entry.name.endswith(".toml"):
+            out[entry.name[: -len(".toml")]] = Path(str(entry))
+    return dict(sorted(out.items()))
+
+
+def find_scenario(name_or_path: str) -> Path:
+    """Resolve a scenario given by bundled name or by file path.
+
+    Args:
+        name_or_path: A bundled scenario name (e.g. ``"demo"``) or a path to a ``.toml`` file.
+
+    Returns:
+        The scenario file.
+
+    Raises:
+        UserError: If it is neither a bundled scenario nor an existing file.
+    """
+    scenarios = bundled_scenarios()
+    if name_or_path in scenarios:
+        return scenarios[name_or_path]
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    if path.suffix == ".toml" or "/" in name_or_path:
+        raise UserError(
+            f"Scenario file '{name_or_path}' does not exist. Bundled scenarios:"
+            f" {list_choices(scenarios)}."
+        )
+    raise UserError(
+        f"Unknown scenario '{name_or_path}'.{did_you_mean(name_or_path, scenarios)}"
+        f" Bundled scenarios: {list_choices(scenarios)} (or give a path to a .toml file)."
+    )
