@@ -18,11 +18,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-from biohybrid.models.demo.system import SYSTEM_PARAMETERS, make_system
 from numpy.typing import NDArray
 
 from biohybrid.intracellular import OdeSystem
 from biohybrid.model import HybridModel
+from biohybrid.models.demo.system import SYSTEM_PARAMETERS, make_system
 from biohybrid.organ import Biomarker
 from biohybrid.params import Param, ParameterSet
 from biohybrid.tissue import FieldSpec
