@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from biohybrid.errors import SimulationError, UserError
@@ -206,7 +205,7 @@ def run(
         status, message = "interrupted", f"terminated (SIGTERM) at t = {model.t:g}"
     except SimulationError as exc:
         status, message = "failed", f"numerical failure at t = {model.t:g}: {exc}"
-    except (ArithmeticError, ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
+    except Exception as exc:  # any other failure still ends the run cleanly, with the reason
         status, message = "failed", f"{type(exc).__name__} at t = {model.t:g}: {exc}"
         manifest["traceback"] = traceback.format_exc()
     finally:
