@@ -184,7 +184,7 @@ def test_same_seed_same_trajectory_different_seed_differs() -> None:
 def test_field_couples_cells_to_each_other() -> None:
     """Secretion by the colony raises the signal and, through it, the response."""
     base = {"t_end": 120.0, "nx": 12, "ny": 12}
-    hi = DemoModel(params={"s_max": 0.5, "seed_radius": 3.0}, run=base, seed=1)
+    hi = DemoModel(params={"s_max": 50.0, "seed_radius": 3.0}, run=base, seed=1)
     lo = DemoModel(params={"s_max": 0.0, "seed_radius": 3.0}, run=base, seed=1)
     for m in (hi, lo):
         while m.running:
