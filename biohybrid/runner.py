@@ -34,6 +34,8 @@ from biohybrid.errors import SimulationError, UserError
 from biohybrid.figures import plot_biomarkers, save_figure
 from biohybrid.io import atomic_write_json, atomic_write_text
 from biohybrid.scenario import Scenario, load_scenario
+from biohybrid.viz.frames import FrameRecorder
+from biohybrid.viz.outputs import write_run_figures
 
 STATUSES = ("running", "completed", "interrupted", "failed")
 _PACKAGES = ("biohybrid", "mesa", "fipy", "numpy", "scipy", "pandas", "matplotlib", "pydantic")
@@ -181,6 +183,8 @@ def run(
         atomic_write_json(run_dir / "manifest.json", manifest)
 
     flush()
+    # viz hook: bounded grid frames (at most ~60) for the run's snapshots and animation
+    frames = FrameRecorder.for_model(model) if write and figures else None
     start = time.perf_counter()
     status, message = "completed", "reached t_end"
     previous = None
@@ -193,6 +197,8 @@ def run(
     try:
         while model.running and model.tick < n_ticks:
             model.step()
+            if frames is not None:  # viz hook
+                frames.observe(model)
             if progress is not None:
                 progress(model.tick, n_ticks)
             if run_dir is not None and time.perf_counter() - last_flush > 5.0:
@@ -232,6 +238,7 @@ def run(
                 )
                 save_figure(fig, run_dir / "figures" / "biomarkers.png")
                 model.write_outputs(run_dir)
+                write_run_figures(model, run_dir, frames)  # viz: snapshots.png, animation.gif
             except Exception as exc:  # figures are secondary; record, don't lose the run
                 manifest["figure_error"] = f"{type(exc).__name__}: {exc}"
         flush(final=True)

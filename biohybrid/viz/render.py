@@ -1,0 +1,282 @@
+"""Rendering of tissue images and biomarkers: pure functions of arrays onto matplotlib axes.
+
+Everything here takes arrays (images of shape ``(ny, nx)``, row ``j`` = grid y, drawn with
+the origin at the lower left) and draws with matplotlib's object API; nothing reads a model.
+The same functions serve the live browser view (:mod:`biohybrid.viz.app`), the run
+snapshots and the animation (:mod:`biohybrid.viz.outputs`).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import Colormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from numpy.typing import NDArray
+from PIL import Image, ImageDraw
+
+from biohybrid.viz.colors import (
+    EMPTY_RGBA,
+    FIELD_CMAP,
+    FIELD_UNDER_CMAP,
+    color_limits,
+    kind_cmap,
+    species_cmap,
+)
+
+
+def _cmap(name: str | Colormap) -> Colormap:
+    cm = colormaps[name] if isinstance(name, str) else name
+    return cm.with_extremes(bad=(0.0, 0.0, 0.0, 0.0))
+
+
+def draw_tissue(
+    ax: Axes,
+    *,
+    cells: NDArray | None = None,
+    kinds: NDArray | None = None,
+    kind_names: Sequence[str] = (),
+    field: NDArray | None = None,
+    dx: float = 1.0,
+    cell_label: str = "",
+    field_label: str = "",
+    cell_limits: tuple[float, float] | None = None,
+    field_limits: tuple[float, float] | None = None,
+    cell_cmap: str | None = None,
+    field_cmap: str | None = None,
+    colorbars: bool = True,
+    legend: bool = True,
+) -> None:
+    """Draw the agent grid over a field heatmap.
+
+    Cells are coloured either by a state (``cells``: float image, NaN at empty sites, with a
+    colour bar) or by phenotype (``kinds``: integer codes into ``kind_names``, ``-1`` empty,
+    with a legend). The field is drawn underneath, in grey when cells are drawn on top and
+    in :data:`~biohybrid.viz.colors.FIELD_CMAP` when it is shown alone.
+
+    Args:
+        ax: Target axes.
+        cells: Cell state image, shape ``(ny, nx)``.
+        kinds: Phenotype codes, shape ``(ny, nx)``; used when ``cells`` is ``None``.
+        kind_names: Phenotype labels, indexed by code.
+        field: Field image, shape ``(ny, nx)``.
+        dx: Pixel spacing, µm (axes are in µm).
+        cell_label: Colour-bar label of the cells, e.g. ``"x (1)"``.
+        field_label: Colour-bar label of the field, e.g. ``"signal (µM)"``.
+        cell_limits: Colour limits of the cells; default from the data.
+        field_limits: Colour limits of the field; default from the data.
+        cell_cmap: Colour map of the cells; default from the species name.
+        field_cmap: Colour map of the field; default grey under cells, magma alone.
+        colorbars: Add colour bars.
+        legend: Add a legend (cells, field, empty sites / phenotypes).
+    """
+    fig = ax.get_figure()
+    shape = next(a.shape for a in (cells, kinds, field) if a is not None)
+    ny, nx = shape
+    extent = (0.0, nx * dx, 0.0, ny * dx)
+    show_cells = cells is not None or kinds is not None
+    handles: list[Patch] = []
+    ax.set_facecolor(EMPTY_RGBA)
+    if field is not None:
+        fcm = field_cmap or (FIELD_UNDER_CMAP if show_cells else FIELD_CMAP)
+        lo, hi = field_limits or color_limits(field)
+        im = ax.imshow(
+            field, origin="lower", extent=extent, cmap=fcm, vmin=lo, vmax=hi,
+            interpolation="nearest",
+        )  # fmt: skip
+        if colorbars:
+            fig.colorbar(im, ax=ax, label=field_label or "field", fraction=0.046, pad=0.02)
+        handles.append(Patch(facecolor=_cmap(fcm)(0.6), label=f"field: {field_label or 'field'}"))
+    if cells is not None:
+        ccm = _cmap(cell_cmap or species_cmap(cell_label.split(" ")[0] if cell_label else ""))
+        lo, hi = cell_limits or color_limits(cells)
+        im = ax.imshow(
+            np.ma.masked_invalid(cells), origin="lower", extent=extent, cmap=ccm, vmin=lo,
+            vmax=hi, interpolation="nearest",
+        )  # fmt: skip
+        if colorbars:
+            fig.colorbar(im, ax=ax, label=f"cells: {cell_label}", fraction=0.046, pad=0.02)
+        handles.append(Patch(facecolor=ccm(0.75), label=f"cell, coloured by {cell_label}"))
+    elif kinds is not None:
+        n = max(len(kind_names), 1)
+        kcm = _cmap(kind_cmap(kind_names))
+        codes = np.ma.masked_less(np.asarray(kinds), 0)
+        ax.imshow(
+            codes, origin="lower", extent=extent, cmap=kcm, vmin=-0.5, vmax=n - 0.5,
+            interpolation="nearest",
+        )  # fmt: skip
+        handles += [Patch(facecolor=kcm(i), label=name) for i, name in enumerate(kind_names)]
+    if show_cells and field is None:
+        handles.append(Patch(facecolor=EMPTY_RGBA, edgecolor="0.6", label="empty site"))
+    ax.set_xlabel("x (µm)")
+    ax.set_ylabel("y (µm)")
+    ax.set_aspect("equal")
+    if legend and handles:
+        ax.legend(
+            handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2,
+            fontsize=8, frameon=False,
+        )  # fmt: skip
+
+
+def draw_biomarkers(
+    fig: Figure,
+    df: pd.DataFrame,
+    units: Mapping[str, str],
+    time_units: str,
+    live: tuple[float, Mapping[str, float]] | None = None,
+    ncols: int = 2,
+) -> None:
+    """Small multiples of the biomarkers over time, with an optional live point.
+
+    Args:
+        fig: Target figure (cleared first).
+        df: Biomarkers indexed by time, one column per biomarker.
+        units: ``{biomarker: units}``.
+        time_units: Units of the time axis.
+        live: ``(t, {biomarker: value})`` of the current, not yet recorded state, drawn as a
+            marker joined to the recorded curve.
+        ncols: Panels per row.
+    """
+    fig.clear()
+    names = list(df.columns)
+    n = max(len(names), 1)
+    ncols = min(ncols, n)
+    nrows = int(np.ceil(n / ncols))
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    t = df.index.to_numpy()
+    for ax, name in zip(axes, names, strict=False):
+        v = df[name].to_numpy()
+        ax.plot(t, v, lw=1.5, color="C0")
+        if live is not None and name in live[1]:
+            tl, vl = live[0], float(live[1][name])
+            if t.size:
+                ax.plot([t[-1], tl], [v[-1], vl], lw=1.0, ls=":", color="C0")
+            ax.plot([tl], [vl], "o", ms=4, color="C3")
+        ax.set_title(f"{name} ({units.get(name, '')})", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(names) :]:
+        ax.set_visible(False)
+    for ax in axes[-ncols:]:
+        ax.set_xlabel(f"time ({time_units})", fontsize=8)
+
+
+def figure_png(fig: Figure, dpi: int = 90) -> bytes:
+    """Render a figure to PNG bytes (Agg canvas; no pyplot)."""
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+#: Palette layout of the animation (indices into a 256-colour GIF palette).
+PAL_CELLS = (0, 100)  # cell colour map, 100 levels
+PAL_UNDER = (100, 180)  # grey field under cells, 80 levels
+PAL_FIELD = (180, 250)  # field alone, 70 levels
+PAL_WHITE, PAL_BLACK, PAL_EMPTY = 250, 251, 252
+
+
+def gif_palette(cell_cmap: str | Colormap, field_cmap: str | Colormap = FIELD_CMAP) -> list[int]:
+    """The fixed 256-colour palette of the animation (see the ``PAL_*`` index ranges).
+
+    Args:
+        cell_cmap: Colour map of the cells.
+        field_cmap: Colour map of a field shown alone.
+
+    Returns:
+        768 integers (R, G, B per index) for :meth:`PIL.Image.Image.putpalette`.
+    """
+    rgb = np.zeros((256, 3))
+    for (a, b), cm in (
+        (PAL_CELLS, cell_cmap),
+        (PAL_UNDER, FIELD_UNDER_CMAP),
+        (PAL_FIELD, field_cmap),
+    ):
+        cmap = colormaps[cm] if isinstance(cm, str) else cm
+        rgb[a:b] = cmap(np.linspace(0.0, 1.0, b - a))[:, :3]
+    rgb[PAL_WHITE], rgb[PAL_BLACK], rgb[PAL_EMPTY] = (1, 1, 1), (0, 0, 0), EMPTY_RGBA[:3]
+    return (np.round(rgb * 255).astype(np.uint8)).ravel().tolist()
+
+
+def _levels(values: NDArray, limits: tuple[float, float], span: tuple[int, int]) -> NDArray:
+    lo, hi = limits
+    a, b = span
+    x = np.clip((np.nan_to_num(values, nan=lo) - lo) / (hi - lo if hi > lo else 1.0), 0.0, 1.0)
+    return (a + np.round(x * (b - a - 1))).astype(np.uint8)
+
+
+def tissue_indices(
+    cells: NDArray | None,
+    field: NDArray | None,
+    cell_limits: tuple[float, float],
+    field_limits: tuple[float, float],
+    scale: int = 1,
+) -> NDArray[np.uint8]:
+    """Cells over a grey field as palette indices (:func:`gif_palette`), without matplotlib.
+
+    Args:
+        cells: Cell state image, shape ``(ny, nx)``, NaN at empty sites.
+        field: Field image, shape ``(ny, nx)``, or ``None``.
+        cell_limits: Colour limits of the cells.
+        field_limits: Colour limits of the field.
+        scale: Integer upscaling (nearest neighbour).
+
+    Returns:
+        Index image, shape ``(ny * scale, nx * scale)``, uint8, row 0 at the top (grid y
+        flipped, as drawn with the origin at the lower left).
+    """
+    shape = cells.shape if cells is not None else field.shape  # type: ignore[union-attr]
+    if field is not None:
+        img = _levels(field, field_limits, PAL_UNDER)
+    else:
+        img = np.full(shape, PAL_EMPTY, dtype=np.uint8)
+    if cells is not None:
+        occupied = np.isfinite(cells)
+        img = np.where(occupied, _levels(cells, cell_limits, PAL_CELLS), img)
+    return _upscale(img[::-1], scale)
+
+
+def field_indices(field: NDArray, limits: tuple[float, float], scale: int = 1) -> NDArray[np.uint8]:
+    """A field alone as palette indices (see :func:`tissue_indices` for the layout)."""
+    return _upscale(_levels(field, limits, PAL_FIELD)[::-1], scale)
+
+
+def _upscale(img: NDArray, scale: int) -> NDArray:
+    if scale > 1:
+        img = img.repeat(scale, axis=0).repeat(scale, axis=1)
+    return np.ascontiguousarray(img)
+
+
+def labelled_strip(
+    panels: Sequence[NDArray[np.uint8]], text: str, palette: list[int], gap: int = 6
+) -> Image.Image:
+    """Place index-image panels side by side under a line of text (one animation frame).
+
+    Args:
+        panels: Palette-index images of equal height, each ``(h, w_i)``.
+        text: Caption drawn above the panels (e.g. the time).
+        palette: The palette (:func:`gif_palette`).
+        gap: Pixels between panels.
+
+    Returns:
+        A Pillow image in palette mode.
+    """
+    h = max(p.shape[0] for p in panels)
+    w = sum(p.shape[1] for p in panels) + gap * (len(panels) + 1)
+    top = 18
+    canvas = np.full((h + top + gap, w), PAL_WHITE, dtype=np.uint8)
+    x = gap
+    for p in panels:
+        canvas[top : top + p.shape[0], x : x + p.shape[1]] = p
+        x += p.shape[1] + gap
+    img = Image.fromarray(canvas, mode="P")
+    img.putpalette(palette)
+    ImageDraw.Draw(img).text((gap, 3), text, fill=PAL_BLACK)
+    return img
