@@ -9,6 +9,7 @@ from biohybrid.organ import Biomarker
 from biohybrid.params import Param, ParameterSet
 from biohybrid.runner import RunResult, run
 from biohybrid.scenario import Scenario, load_scenario
+from biohybrid.sweep import sensitivity, sweep
 
 __version__ = "0.1.0"
 
@@ -24,4 +25,6 @@ __all__ = [
     "__version__",
     "load_scenario",
     "run",
+    "sensitivity",
+    "sweep",
 ]

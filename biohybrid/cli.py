@@ -132,6 +132,93 @@ def run_cmd(
         raise typer.Exit(1 if result.status == "failed" else 130)
 
 
+@app.command("sweep")
+def sweep_cmd(
+    scenario: Annotated[str, typer.Argument(help="Scenario name or path to a .toml file.")],
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            "-p",
+            metavar="NAME=v1,v2,...|NAME=lo:hi",
+            help="A parameter to vary: a value list (grid) or a range (lhs, sobol, morris).",
+        ),
+    ] = None,
+    design: Annotated[
+        str, typer.Option("--design", "-d", help="grid, lhs, sobol or morris.")
+    ] = "grid",
+    n: Annotated[
+        int | None,
+        typer.Option("--n", help="Points (lhs), base samples (sobol), trajectories (morris)."),
+    ] = None,
+    replicates: Annotated[int, typer.Option("--replicates", "-r", help="Runs per point.")] = 1,
+    seed: Annotated[int, typer.Option("--seed", help="Root seed of the sweep.")] = 0,
+    workers: Annotated[
+        int | None, typer.Option("--workers", "-w", help="Local worker processes.")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="Dask scheduler address (tcp://host:port).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Sweep folder (default outputs/<scenario>/sweep-<time>)."),
+    ] = None,
+    set_: SetOption = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="On resume, redo failed runs.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a scenario over a parameter design; resumable (give the same --out again)."""
+    from biohybrid.scenario import parse_assignments
+    from biohybrid.sweep import parse_param_text, sensitivity, sweep
+
+    df = sweep(
+        scenario,
+        parse_param_text(param),
+        design=design,
+        n=n,
+        replicates=replicates,
+        seed=seed,
+        workers=workers,
+        scheduler=scheduler,
+        out=out,
+        overrides=parse_assignments(set_),
+        progress=not quiet,
+        retry_failed=retry_failed,
+    )
+    info = df.attrs["sweep"]
+    console = _out()
+    counts = df["status"].value_counts().to_dict() if len(df) else {}
+    console.print(
+        f"{info['n_runs']} runs: {info['n_done_now']} run now, {info['n_skipped']} already"
+        f" done; " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+    )
+    console.print(f"sweep folder: {info['path']}")
+    console.print(f"wall time: {info['wall_time']:.2f} s")
+    if design in ("sobol", "morris") and counts.get("completed", 0) == info["n_runs"]:
+        console.print(sensitivity(df).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if counts.get("completed", 0) < len(df):
+        raise typer.Exit(1)
+
+
+@app.command("viz")
+def viz_cmd(
+    scenario: Annotated[str, typer.Argument(help="Scenario name or path to a .toml file.")],
+    set_: SetOption = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
+    port: Annotated[int, typer.Option("--port", "-p", help="TCP port of the server.")] = 8765,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (default: this machine only).")
+    ] = "127.0.0.1",
+) -> None:
+    """Watch a scenario live in the browser (Mesa SolaraViz server on localhost)."""
+    from biohybrid.scenario import parse_assignments
+    from biohybrid.viz.server import serve
+
+    serve(scenario, parse_assignments(set_), seed=seed, host=host, port=port)
+
+
 def main() -> None:
     """Entry point: run the CLI, turning user errors into a clean message and exit 2."""
     try:
