@@ -50,6 +50,7 @@ import fipy
 import numpy as np
 import scipy.sparse as sp
 from fipy.solvers.scipy import LinearLUSolver
+from fipy.variables.meshVariable import MeshVariable
 from numpy.typing import ArrayLike, NDArray
 
 from biohybrid.errors import SimulationError, UserError, did_you_mean, list_choices
@@ -92,6 +93,19 @@ class FieldSystem:
     def value(self) -> NDArray[np.float64]:
         """The current values, shape ``(n,)`` (a read-only view of the FiPy variable)."""
         return np.asarray(self.var.value)
+
+    def set_value(self, value: NDArray[np.float64]) -> None:
+        """Store new values, shape ``(n,)``, in the FiPy variable.
+
+        On one process FiPy's global and local cell orders coincide, so the value goes
+        straight to ``MeshVariable.setValue`` (which marks dependent variables such as
+        ``grad`` stale), skipping ``CellVariable``'s global-to-local reindexing that costs
+        about 0.4 ms per call.
+        """
+        if self.mesh.communicator.Nproc == 1:
+            MeshVariable.setValue(self.var, value)
+        else:  # pragma: no cover - parallel FiPy
+            self.var.setValue(value)
 
     def equation(
         self, uptake: NDArray[np.float64], source_density: NDArray[np.float64]
@@ -287,7 +301,7 @@ class TissueLayer:
             raise UserError(
                 f"field {name!r}: values must be {self.n_sites} finite numbers, got {arr.size}"
             )
-        system.var.setValue(arr)
+        system.set_value(arr)
         self.ledger[name] = FieldLedger(initial_mass=self.total(name))
 
     def set_coupling(
@@ -366,7 +380,7 @@ class TissueLayer:
             new = np.asarray(self.solvers[name].advance(system, dt, sec, upt), dtype=float)
             if not np.all(np.isfinite(new)):
                 raise SimulationError(f"tissue field {name!r} became NaN/Inf in a step of {dt:g}")
-            system.var.setValue(new)
+            system.set_value(new)
             self.ledger[name].record(self._step_ledger(system, dt, old, new, sec, upt))
 
     @staticmethod
