@@ -1,9 +1,15 @@
 """A stateful stepper that advances all cells one macro step at a time.
 
 The engine calls :meth:`Stepper.advance` once per ODE macro step with fresh per-cell inputs
-(for example the local field concentration). Per-cell solver state that must survive a
-restart (each cell's last accepted step size) lives in the :class:`StateTable` as the row
-attribute ``"ode_h"``, so it follows cells through division and death.
+(for example the local field concentration). A restart must cost nothing, so each cell's
+last proposed step size is kept in the :class:`StateTable` as the row attribute
+``"ode_h"``: it follows the cell through division (the daughter inherits it) and is
+cleared when the row is freed (a new cell in a recycled row starts with a fresh estimate).
+The Rosenbrock kernel is one-step, so no other history is needed for a warm restart.
+
+References:
+    E. Hairer and G. Wanner, *Solving Ordinary Differential Equations II*, 2nd ed.,
+    Springer (1996), Sect. IV.7.
 """
 
 from __future__ import annotations
@@ -14,9 +20,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from biohybrid.intracellular.integrate import integrate
+from biohybrid.intracellular.rosenbrock import solve_cells
 from biohybrid.intracellular.state_table import StateTable
 from biohybrid.intracellular.system import OdeSystem
+
+#: Name of the per-row attribute holding each cell's next step size.
+H_ATTR = "ode_h"
 
 
 class Stepper:
@@ -25,23 +34,40 @@ class Stepper:
     Args:
         system: The declared ODE system.
         rtol: Relative tolerance.
-        atol: Absolute tolerance.
+        atol: Absolute tolerance (float or per species, shape ``(k,)``).
+        method: Rosenbrock method, ``"rodas4"`` (default) or ``"rodas3"``.
+        warm_start: Keep each cell's step size across macro steps (default True). Set False
+            only to measure the cost of cold restarts.
 
     Attributes:
-        counters: Work counters accumulated over all macro steps.
+        counters: Work counters accumulated over all macro steps (``macro_steps``,
+            ``steps``, ``rejected``, ``sweeps``, ``rhs_evals``, ``jac_evals``,
+            ``linear_solves``, ``max_cell_steps``).
     """
 
-    def __init__(self, system: OdeSystem, rtol: float = 1e-6, atol: float = 1e-9) -> None:
+    def __init__(
+        self,
+        system: OdeSystem,
+        rtol: float = 1e-6,
+        atol: float | NDArray[np.float64] = 1e-9,
+        *,
+        method: str = "rodas4",
+        warm_start: bool = True,
+    ) -> None:
         self.system = system
         self.rtol = rtol
         self.atol = atol
+        self.method = method
+        self.warm_start = warm_start
         self.counters: dict[str, int] = {
             "macro_steps": 0,
             "steps": 0,
             "rejected": 0,
+            "sweeps": 0,
             "rhs_evals": 0,
             "jac_evals": 0,
             "linear_solves": 0,
+            "max_cell_steps": 0,
         }
 
     def advance(
@@ -53,30 +79,48 @@ class Stepper:
         inputs: NDArray[np.float64] | None = None,
         rows: NDArray[np.int64] | None = None,
     ) -> None:
-        """Advance the live rows of ``table`` from ``t0`` to ``t1`` in place.
+        """Advance the rows of ``table`` from ``t0`` to ``t1`` in place.
 
         Args:
             table: The state table; its live rows are advanced.
-            t0: Start time.
+            t0: Start time, in the system's time unit.
             t1: End time.
-            params: Parameter values; floats or arrays aligned with ``rows``.
-            inputs: External inputs aligned with ``rows``, shape ``(N, m)``.
+            params: Parameter values; floats or per-cell arrays of shape ``(N,)`` aligned
+                with ``rows``.
+            inputs: External inputs aligned with ``rows``, shape ``(N, m)``; held constant
+                over the macro step.
             rows: The rows to advance (default: ``table.live_rows()``), shape ``(N,)``.
+
+        Raises:
+            SimulationError: If a cell's state becomes NaN/Inf or cannot meet the tolerance;
+                the message names the table rows and the time.
         """
-        rows = table.live_rows() if rows is None else rows
-        if rows.size == 0:
+        rows = table.live_rows() if rows is None else np.asarray(rows, dtype=np.int64)
+        if rows.size == 0 or t1 == t0:
             return
+        table.add_attr(H_ATTR, fill=np.nan, dtype=float)
         p, u = self.system.bind(params, inputs, rows.size)
-        res = integrate(
+        p = {name: np.asarray(v, dtype=float) if np.ndim(v) else v for name, v in p.items()}
+        h0 = table.attrs[H_ATTR][rows] if self.warm_start else None
+        res = solve_cells(
             self.system.rhs,
             table.get(rows),
-            (t0, t1),
+            float(t0),
+            float(t1),
             jac=self.system.jac,
             args=(p, u),
             rtol=self.rtol,
             atol=self.atol,
+            h0=h0,
+            method=self.method,
+            autonomous=self.system.autonomous,
+            row_ids=rows,
         )
         table.set_rows(rows, res.y)
+        table.attrs[H_ATTR][rows] = res.h
         self.counters["macro_steps"] += 1
         for key, value in res.counters.items():
-            self.counters[key] = self.counters.get(key, 0) + value
+            if key == "max_cell_steps":
+                self.counters[key] = max(self.counters.get(key, 0), value)
+            else:
+                self.counters[key] = self.counters.get(key, 0) + value

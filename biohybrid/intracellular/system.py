@@ -42,6 +42,8 @@ class OdeSystem:
         inputs: Names of the ``m`` external inputs read from the tissue layer.
         jac: Optional analytic Jacobian ``jac(t, y, p, u) -> (N, k, k)``.
         units: Units of each species, e.g. ``{"ca": "µM"}``.
+        autonomous: True if ``rhs`` does not depend on ``t`` (inputs are held constant over
+            a macro step anyway); the integrator then skips its ``∂f/∂t`` evaluation.
     """
 
     name: str
@@ -52,6 +54,7 @@ class OdeSystem:
     inputs: tuple[str, ...] = ()
     jac: Rhs | None = None
     units: Mapping[str, str] = field(default_factory=dict)
+    autonomous: bool = False
 
     def __post_init__(self) -> None:
         missing = set(self.species) - set(self.initial)
