@@ -12,7 +12,8 @@ per round, so that they share the same load on a busy machine):
   factorised once, then one ``solve`` per step;
 * ``changing``: ours when 1 % of the cells change their uptake every step (CG on the
   cached factors, periodic refactorisation);
-* three fields (D = 1000, 300, 3000 µm²/min) against one field.
+* three fields (D = 1000, 300, 3000 µm²/min) against one field, solved in turn
+  (default) and on two threads (``TissueLayer(..., threads=2)``).
 
 Prints one JSON line; progress goes to stderr. Run:
 ``.venv/bin/python benchmarks/tissue.py`` (about two minutes).
@@ -50,10 +51,17 @@ def _specs(k: int) -> list[FieldSpec]:
 class _LayerStepper:
     """One timed step of a layer whose agents (optionally) change uptake every step."""
 
-    def __init__(self, n: int, n_fields: int = 1, naive: bool = False, changing: float = 0.0):
+    def __init__(
+        self,
+        n: int,
+        n_fields: int = 1,
+        naive: bool = False,
+        changing: float = 0.0,
+        threads: int = 1,
+    ):
         self.specs = _specs(n_fields)
         solvers = {s.name: FiPySolver() for s in self.specs} if naive else None
-        self.layer = TissueLayer(n, n, DX, self.specs, solvers=solvers)
+        self.layer = TissueLayer(n, n, DX, self.specs, solvers=solvers, threads=threads)
         self.sites, self.sec, self.upt = _agents(n)
         self.changing = changing
         self.rng = np.random.default_rng(1)
@@ -124,6 +132,7 @@ def main() -> None:
             "ours": ours,
             "splu": _SpluStepper(ours.layer),
             "three": _LayerStepper(n, n_fields=3),
+            "three_threads2": _LayerStepper(n, n_fields=3, threads=2),
             "changing": _LayerStepper(n, changing=0.01),
             "naive": _LayerStepper(n, naive=True),
         }
@@ -139,6 +148,8 @@ def main() -> None:
             "naive_over_ours": round(t["naive"] / t["ours"], 1),
             "three_fields_ms": round(t["three"] * 1e3, 3),
             "three_over_one": round(t["three"] / t["ours"], 3),
+            "three_fields_2_threads_ms": round(t["three_threads2"] * 1e3, 3),
+            "three_2_threads_over_one": round(t["three_threads2"] / t["ours"], 3),
             "changing_uptake_ms": round(t["changing"] * 1e3, 3),
             "changing_uptake_solves_per_step": round(
                 (stats.direct_solves + stats.cg_solves + stats.cg_iterations) / (steps + 1), 2
