@@ -105,15 +105,22 @@ def test_factorisation_is_reused_while_coefficients_and_dt_are_unchanged():
     assert stats.cg_iterations <= 2  # a rank-one change: ≤ 2 iterations in exact arithmetic
 
 
-def test_refactorises_after_repeated_uptake_changes():
-    solver = CachedLUSolver(refactor_after=5)
+def test_refactorises_only_when_changed_uptake_persists():
+    solver = CachedLUSolver(refactor_after=6)
     layer = TissueLayer(16, 16, 10.0, [_spec("neumann")], solvers={"a": solver})
     rng = np.random.default_rng(2)
-    for _ in range(8):
-        sites, sec, upt = _random_coupling(rng, 256)
-        layer.set_coupling("a", sites, secretion=sec, uptake=upt)
+    sites = rng.choice(256, 40, replace=False)
+    sec = rng.uniform(0, 10.0, 40)
+    for _ in range(6):  # uptake changes every step: CG on the first factors, no refactor
+        layer.set_coupling("a", sites, secretion=sec, uptake=rng.uniform(0, 0.2, 40))
         layer.step(1.0)
-    assert solver.stats.factorisations > 1
+    assert solver.stats.factorisations == 1 and solver.stats.cg_solves == 5
+    for _ in range(8):  # the last uptake persists: refactorise once the CG work adds up
+        layer.step(1.0)
+    assert solver.stats.factorisations == 2
+    direct = solver.stats.direct_solves
+    layer.step(1.0)
+    assert solver.stats.direct_solves == direct + 1
     assert layer.imbalance("a", relative=True) < 1e-12
 
 
