@@ -30,6 +30,7 @@ from biohybrid.viz.colors import (
     kind_cmap,
     species_cmap,
 )
+from biohybrid.viz.frames import GridFrame
 
 
 def _cmap(name: str | Colormap) -> Colormap:
@@ -280,3 +281,71 @@ def labelled_strip(
     img.putpalette(palette)
     ImageDraw.Draw(img).text((gap, 3), text, fill=PAL_BLACK)
     return img
+
+
+#: Pseudo-species that colours cells by their phenotype label.
+PHENOTYPE = "phenotype"
+#: Field choice that draws no field.
+NO_FIELD = "none"
+
+
+def tissue_view_figure(
+    frame: GridFrame,
+    color_by: str,
+    field: str,
+    kind_names: Sequence[str],
+    units: Mapping[str, str],
+    time_units: str,
+    cell_limits: tuple[float, float] | None = None,
+    size: float = 5.2,
+) -> Figure:
+    """The live grid view: cells coloured by a state or phenotype over a field heatmap.
+
+    Args:
+        frame: The tissue at one time.
+        color_by: A species name or :data:`PHENOTYPE`.
+        field: A field name or :data:`NO_FIELD`.
+        kind_names: Phenotype labels, indexed by ``frame.kinds`` codes.
+        units: ``{species or field: units}``.
+        time_units: Units of time, for the title.
+        cell_limits: Colour limits of the cells; default from the frame.
+        size: Figure width in inches.
+
+    Returns:
+        The figure.
+    """
+    fig = Figure(figsize=(size, size * 0.95), layout="constrained")
+    ax = fig.subplots()
+    fimg = frame.fields.get(field) if field != NO_FIELD else None
+    if color_by == PHENOTYPE:
+        cells, kinds = None, frame.kinds
+    else:
+        cells, kinds = frame.species[color_by], None
+    draw_tissue(
+        ax,
+        cells=cells,
+        kinds=kinds,
+        kind_names=kind_names,
+        field=fimg,
+        dx=frame.dx,
+        cell_label=f"{color_by} ({units.get(color_by, '')})" if cells is not None else "",
+        field_label=f"{field} ({units.get(field, '')})" if fimg is not None else "",
+        cell_limits=cell_limits,
+    )
+    ax.set_title(f"t = {frame.t:g} {time_units} · {frame.n_cells} cells", fontsize=10)
+    return fig
+
+
+def biomarker_figure(
+    df: pd.DataFrame,
+    units: Mapping[str, str],
+    time_units: str,
+    live: tuple[float, Mapping[str, float]] | None = None,
+    width: float = 6.0,
+) -> Figure:
+    """The live biomarker panels (see :func:`draw_biomarkers`)."""
+    n = max(len(df.columns), 1)
+    rows = int(np.ceil(n / min(2, n)))
+    fig = Figure(figsize=(width, 1.7 * rows + 0.4), layout="constrained")
+    draw_biomarkers(fig, df, units, time_units, live=live)
+    return fig

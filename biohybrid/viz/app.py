@@ -1,0 +1,133 @@
+"""The ``biohybrid viz`` page: Mesa's SolaraViz around a biohybrid scenario.
+
+Served by ``solara run biohybrid.viz.app`` (see :mod:`biohybrid.viz.server`); the scenario
+comes from the environment (:func:`biohybrid.viz.adapter.load_config`). The page holds:
+
+* SolaraViz's controls (play/pause, step, reset, play interval) and one input per declared
+  model parameter, labelled with units, starting at the scenario's values;
+* the agent grid, cells coloured by a chosen species or by phenotype, over a chosen field,
+  with colour bars and a legend;
+* the biomarkers, recorded rows plus a live point at the current time.
+
+Each browser session gets its own model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import solara
+from mesa.visualization import SolaraViz
+from mesa.visualization.utils import update_counter
+
+from biohybrid.viz.adapter import VizConfig, load_config
+from biohybrid.viz.frames import capture
+from biohybrid.viz.render import (
+    NO_FIELD,
+    PHENOTYPE,
+    biomarker_figure,
+    tissue_view_figure,
+)
+
+
+def default_species(model: Any) -> str:
+    """The species cells are coloured by at first.
+
+    The model's ``display_species`` attribute if it names a species, else the species with
+    the largest relative spread across the live cells now, else the first.
+    """
+    species = list(model.table.species)
+    preferred = getattr(model, "display_species", "")
+    if preferred in species:
+        return preferred
+    y = model.table.live()
+    if y.shape[0] < 2:
+        return species[0]
+    spread = (y.max(axis=0) - y.min(axis=0)) / (abs(y).mean(axis=0) + 1e-12)
+    return species[int(spread.argmax())]
+
+
+def _units(model: Any) -> dict[str, str]:
+    units = dict(getattr(model.system, "units", {}) or {})
+    if model.tissue is not None:
+        units.update({n: s.units for n, s in model.tissue.specs.items()})
+    return units
+
+
+def _live_point(model: Any) -> tuple[float, dict[str, float]] | None:
+    times = model.recorder.times
+    if times and model.t <= times[-1]:
+        return None
+    try:
+        return model.t, model.measure()
+    except Exception:  # a live point is a convenience; never break the page for it
+        return None
+
+
+@solara.component
+def TissueView(model: Any, tick: int) -> None:  # noqa: N802 (Solara components are PascalCase)
+    """The agent grid over a field, with its colour and field choices."""
+    species = list(model.table.species)
+    fields = list(model.tissue.names) if model.tissue is not None else []
+    color_by, set_color_by = solara.use_state(default_species(model))
+    field, set_field = solara.use_state(fields[0] if fields else NO_FIELD)
+    kinds = solara.use_memo(list, [model])
+    fig = solara.use_memo(
+        lambda: tissue_view_figure(
+            capture(model, kinds), color_by, field, kinds, _units(model), model.time_units
+        ),
+        [model, tick, color_by, field],
+    )
+    with solara.Column(classes=["biohybrid-grid"]):
+        with solara.Row():
+            solara.Select(
+                "Colour cells by",
+                values=[*species, PHENOTYPE],
+                value=color_by,
+                on_value=set_color_by,
+            )
+            solara.Select("Field", values=[*fields, NO_FIELD], value=field, on_value=set_field)
+        solara.Text(
+            f"t = {model.t:g} {model.time_units} · tick {model.tick}/{model.schedule.n_ticks}"
+            f" · {model.table.n_alive} cells",
+            classes=["biohybrid-status"],
+        )
+        solara.FigureMatplotlib(fig, format="png", dependencies=[id(fig)])
+
+
+@solara.component
+def BiomarkerView(model: Any, tick: int) -> None:  # noqa: N802 (Solara components are PascalCase)
+    """The biomarkers over time, with the current state as a live point."""
+    fig = solara.use_memo(
+        lambda: biomarker_figure(
+            model.recorder.frame(), model.recorder.units, model.time_units, _live_point(model)
+        ),
+        [model, tick],
+    )
+    with solara.Column(classes=["biohybrid-biomarkers"]):
+        solara.FigureMatplotlib(fig, format="png", dependencies=[id(fig)])
+
+
+def _tissue(model: Any) -> Any:
+    update_counter.get()
+    return TissueView(model, model.tick)
+
+
+def _biomarkers(model: Any) -> Any:
+    update_counter.get()
+    return BiomarkerView(model, model.tick)
+
+
+@solara.component
+def Page() -> None:  # noqa: N802 (Solara components are PascalCase)
+    """The page ``solara run`` serves: one model per browser session."""
+    config: VizConfig = solara.use_memo(load_config, [])
+    model = solara.use_memo(lambda: config.model_class(**config.initial_values()), [])
+    sc = config.scenario
+    SolaraViz(
+        model,
+        components=[(_tissue, 0), (_biomarkers, 0)],
+        model_params=config.model_params,
+        name=f"biohybrid · {sc.name} (model {sc.model})",
+        play_interval=50,
+    )
