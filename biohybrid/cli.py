@@ -219,23 +219,6 @@ def viz_cmd(
     serve(scenario, parse_assignments(set_), seed=seed, host=host, port=port)
 
 
-@app.command("viz")
-def viz_cmd(
-    scenario: Annotated[str, typer.Argument(help="Scenario name or path to a .toml file.")],
-    set_: SetOption = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
-    port: Annotated[int, typer.Option("--port", "-p", help="TCP port of the server.")] = 8765,
-    host: Annotated[
-        str, typer.Option("--host", help="Address to listen on (default: this machine only).")
-    ] = "127.0.0.1",
-) -> None:
-    """Watch a scenario live in the browser (Mesa SolaraViz server on localhost)."""
-    from biohybrid.scenario import parse_assignments
-    from biohybrid.viz.server import serve
-
-    serve(scenario, parse_assignments(set_), seed=seed, host=host, port=port)
-
-
 def main() -> None:
     """Entry point: run the CLI, turning user errors into a clean message and exit 2."""
     try:
