@@ -52,17 +52,21 @@ def test_cached_operator_equals_fipy_matrix(boundary):
     # ImplicitSourceTerm [FiPy].
     from fipy.solvers.scipy import LinearLUSolver
 
-    layer = TissueLayer(9, 6, 4.0, [_spec(boundary)])
+    spec = FieldSpec("a", diffusion=800.0, decay=0.05, boundary=boundary, boundary_value=0.3)
+    layer = TissueLayer(9, 6, 4.0, [spec])  # initial 0, so FiPy's RHS is the boundary term
     system = layer.systems["a"]
     uptake = np.random.default_rng(1).uniform(0, 3.0, 54)
-    op = system.operator(0.7)
-    eq = system.equation(uptake=uptake, source_density=np.zeros(54))
-    solver = eq._prepareLinearSystem(
-        var=system.var, solver=LinearLUSolver(), boundaryConditions=(), dt=0.7
-    )
-    fipy_matrix = sp.csr_matrix(solver.matrix.matrix)
-    ours = op.matrix + sp.diags(system.volumes * uptake)
-    assert abs(ours - fipy_matrix).max() < 1e-12 * abs(fipy_matrix).max()
+    for dt in (0.7, 3.0):  # the second dt reuses FiPy's steady operator
+        op = system.operator(dt)
+        eq = system.equation(uptake=uptake, source_density=np.zeros(54))
+        solver = eq._prepareLinearSystem(
+            var=system.var, solver=LinearLUSolver(), boundaryConditions=(), dt=dt
+        )
+        fipy_matrix = sp.csr_matrix(solver.matrix.matrix)
+        ours = op.matrix + sp.diags(system.volumes * uptake)
+        assert abs(ours - fipy_matrix).max() < 1e-12 * abs(fipy_matrix).max()
+        # with the variable at 0, FiPy's right-hand side is the boundary contribution
+        assert np.allclose(op.boundary_rhs, np.asarray(solver.RHSvector), rtol=1e-13, atol=0)
     assert abs(op.matrix - op.matrix.T).max() == 0.0  # symmetric: CG applies
 
 
@@ -94,8 +98,8 @@ def test_factorisation_is_reused_while_coefficients_and_dt_are_unchanged():
     stats = layer.solvers["a"].stats
     assert (stats.factorisations, stats.direct_solves, stats.cg_solves) == (1, 10, 0)
     assert layer.systems["a"].operators_built == 1
-    layer.step(0.2)  # new dt: new FiPy operator and factorisation
-    assert stats.factorisations == 2 and layer.systems["a"].operators_built == 2
+    layer.step(0.2)  # new dt: new factorisation; FiPy's steady operator is reused
+    assert stats.factorisations == 2 and layer.systems["a"].operators_built == 1
     # one cell's uptake changes: CG on the old factors, no refactorisation
     upt = np.ones(sites.size)
     upt[3] = 5.0

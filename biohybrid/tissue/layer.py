@@ -89,6 +89,7 @@ class FieldSystem:
             g = spec.diffusion * dx / dist
             self.conductance = np.bincount(cells, weights=g, minlength=n)
         self._operator: Operator | None = None
+        self._steady: tuple[sp.csr_matrix, NDArray[np.float64]] | None = None
         self.operators_built = 0
 
     @property
@@ -131,28 +132,36 @@ class FieldSystem:
     def operator(self, dt: float) -> Operator:
         """The FiPy matrix and boundary right-hand side for ``dt`` without uptake (cached).
 
-        FiPy assembles the system of ``TransientTerm == DiffusionTerm(D) −
-        ImplicitSourceTerm(decay)`` for a zero-valued copy of the variable carrying the same
-        constraints, so the right-hand side is exactly the boundary contribution.
+        FiPy assembles the steady operator of ``DiffusionTerm(D) − ImplicitSourceTerm(decay)``
+        once, for a zero-valued copy of the variable carrying the same constraints, so its
+        right-hand side is exactly the boundary contribution. The backward-Euler operator
+        for any ``dt`` is then ``diag(V/dt)`` minus that matrix, which is what FiPy builds
+        for ``TransientTerm == DiffusionTerm(D) − ImplicitSourceTerm(decay)`` (checked in
+        the tests), without reassembling when ``dt`` changes.
         """
         key = (id(self), float(dt))
         if self._operator is not None and self._operator.key == key:
             return self._operator
-        scratch = fipy.CellVariable(mesh=self.mesh, value=0.0)
-        if self.spec.boundary == "dirichlet":
-            scratch.constrain(self.spec.boundary_value, self.mesh.exteriorFaces)
-        n = self.volumes.size
-        eq = self.equation(uptake=np.zeros(n), source_density=np.zeros(n))
-        # FiPy's own assembly (the step `eq.solve` performs before solving), with an explicit
-        # per-call solver object rather than the FIPY_SOLVERS default.
-        solver = eq._prepareLinearSystem(
-            var=scratch, solver=LinearLUSolver(), boundaryConditions=(), dt=dt
-        )
-        matrix = sp.csr_matrix(solver.matrix.matrix, dtype=float)
-        matrix.sum_duplicates()
-        rhs = np.array(solver.RHSvector, dtype=float).reshape(n)
+        if self._steady is None:
+            scratch = fipy.CellVariable(mesh=self.mesh, value=0.0)
+            if self.spec.boundary == "dirichlet":
+                scratch.constrain(self.spec.boundary_value, self.mesh.exteriorFaces)
+            eq = fipy.DiffusionTerm(coeff=self.spec.diffusion) - fipy.ImplicitSourceTerm(
+                coeff=self.spec.decay
+            )
+            # FiPy's own assembly (what `eq.solve` does before solving), with an explicit
+            # per-call solver object rather than the FIPY_SOLVERS default.
+            solver = eq._prepareLinearSystem(
+                var=scratch, solver=LinearLUSolver(), boundaryConditions=(), dt=None
+            )
+            stiffness = -sp.csr_matrix(solver.matrix.matrix, dtype=float)
+            stiffness.sum_duplicates()
+            rhs = -np.array(solver.RHSvector, dtype=float).reshape(self.volumes.size)
+            self._steady = (stiffness, rhs)
+            self.operators_built += 1
+        stiffness, rhs = self._steady
+        matrix = (stiffness + sp.diags(self.volumes / dt)).tocsr()
         self._operator = Operator(key=key, matrix=matrix, boundary_rhs=rhs)
-        self.operators_built += 1
         return self._operator
 
 
