@@ -29,9 +29,15 @@ Cells read the field at their site (:meth:`TissueLayer.sample`) or its gradient
 change of the integral (:mod:`biohybrid.tissue.ledger`); :meth:`TissueLayer.imbalance`
 reports what is unaccounted for, which is round-off.
 
-**Speed.** The operator comes from the FiPy equation once per ``dt`` and its SuperLU
-factorisation is reused (:class:`~biohybrid.tissue.solvers.CachedLUSolver`); see
-:mod:`biohybrid.tissue.solvers`.
+**Speed.** FiPy assembles each field's operator once; its SuperLU factorisation is reused
+while ``dt`` and the uptake are unchanged, and serves as the CG preconditioner when only
+the uptake changes (:class:`~biohybrid.tissue.solvers.CachedLUSolver`, one object per
+field). ``TissueLayer(..., threads=2)`` solves several fields concurrently. See
+``benchmarks/tissue.py`` for timings.
+
+**Not covered.** Boundary kinds apply to all four sides of a field (no per-side or Robin
+conditions, no prescribed non-zero Neumann flux), and the mesh is the agent grid itself
+(no finer diffusion mesh).
 
 References:
     Ghaffarizadeh, A., Friedman, S. H. & Macklin, P. (2016). BioFVM: an efficient,
