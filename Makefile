@@ -12,6 +12,7 @@ demo: setup
 test: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	bash tools/install-browser.sh
 	.venv/bin/python -m pytest
 
 lint: setup

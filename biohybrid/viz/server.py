@@ -26,7 +26,7 @@ def server_command(host: str, port: int) -> list[str]:
     """The ``solara run`` command line for the app on ``host:port``."""
     return [
         sys.executable, "-m", "solara", "run", APP_MODULE, "--host", host, "--port", str(port),
-        "--production", "--no-open", "--log-level", "warning",
+        "--production", "--no-open", "--no-check-version", "--log-level", "warning",
     ]  # fmt: skip
 
 
@@ -73,6 +73,7 @@ def prepare(
     env = dict(os.environ)
     env.update(config_env(config.scenario.source, overrides, seed))
     env.setdefault("MPLBACKEND", "Agg")
+    env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "False"  # no calls home from a local server
     return server_command(host, port), env
 
 
