@@ -58,13 +58,13 @@ def display_species(
     """
     if preferred in species:
         return preferred
-    best, score = species[0], -1.0
+    best, score = species[0], 0.0
     for name in species:
-        values = [f.species[name] for f in frames]
-        lo, hi = color_limits(*values)
-        finite = [v[np.isfinite(v)] for v in values]
-        mean = float(np.mean(np.abs(np.concatenate(finite)))) if any(v.size for v in finite) else 0
-        s = (hi - lo) / (mean + 1e-12)
+        finite = np.concatenate([f.species[name][np.isfinite(f.species[name])] for f in frames])
+        if finite.size < 2:
+            continue
+        spread = float(finite.max() - finite.min())
+        s = spread / (float(np.mean(np.abs(finite))) + 1e-12)
         if s > score + 1e-9:
             best, score = name, s
     return best
