@@ -96,18 +96,22 @@ class _SpluStepper:
         self.c = self.lu.solve(rhs)
 
 
-def _interleaved(contenders: dict[str, object], rounds: dict[str, int]) -> dict[str, list[float]]:
-    """Seconds per call, calling the contenders in rotating order each round so that all of
-    them see the same machine load."""
+def _interleaved(
+    contenders: dict[str, object], rounds: dict[str, int]
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall and process-CPU seconds per call, calling the contenders in rotating order each
+    round so that all of them see the same machine load."""
     times: dict[str, list[float]] = {name: [] for name in contenders}
+    cpu: dict[str, list[float]] = {name: [] for name in contenders}
     names = list(contenders)
     for r in range(max(rounds.values())):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             if r < rounds[name]:
-                t0 = time.perf_counter()
+                c0, t0 = time.process_time(), time.perf_counter()
                 contenders[name]()  # type: ignore[operator]
                 times[name].append(time.perf_counter() - t0)
-    return times
+                cpu[name].append(time.process_time() - c0)
+    return times, cpu
 
 
 def main() -> None:
@@ -138,7 +142,8 @@ def main() -> None:
         }
         rounds = dict.fromkeys(contenders, steps)
         rounds["naive"] = max(3, min(steps, int(2e5 // (n * n))))
-        raw = _interleaved(contenders, rounds)
+        raw, raw_cpu = _interleaved(contenders, rounds)
+        cpu = {name: statistics.median(v) for name, v in raw_cpu.items()}
         # best (min) step time: the least-disturbed estimate on a shared machine; medians too
         t = {name: min(v) for name, v in raw.items()}
         med = {name: statistics.median(v) for name, v in raw.items()}
@@ -155,6 +160,7 @@ def main() -> None:
             "naive_over_ours": round(t["naive"] / t["ours"], 1),
             "three_fields_ms": round(t["three"] * 1e3, 3),
             "three_over_one": round(t["three"] / t["ours"], 3),
+            "three_over_one_cpu_median": round(cpu["three"] / cpu["ours"], 3),
             "three_fields_2_threads_ms": round(t["three_threads2"] * 1e3, 3),
             "three_2_threads_over_one": round(t["three_threads2"] / t["ours"], 3),
             "changing_uptake_ms": round(t["changing"] * 1e3, 3),
