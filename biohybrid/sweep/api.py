@@ -53,10 +53,14 @@ def _default_out(scenario: Scenario) -> Path:
 
 def _check_values(sc: Scenario, design: Design, overrides: Mapping[str, Any]) -> None:
     """Validate every swept value (grid) or both ends of every range, before any run."""
+    from biohybrid.model import run_parameter_set
+
+    cls = sc.model_class
+    run_set = run_parameter_set(cls)
     for name in design.names:
-        values = design.spec[name]
-        for value in values:
-            load_scenario(sc.source, {**overrides, name: value}, seed=0)
+        decl, base = (run_set, sc.run) if name in run_set else (cls.parameters, sc.params)
+        for value in design.spec[name]:
+            decl.resolve({**base, name: value}, where="the sweep's --param values")
 
 
 def _metrics_blob(metrics: Callable[..., Mapping[str, Any]] | None) -> bytes | None:
@@ -204,6 +208,9 @@ def sweep(
     ]
     n_skipped = d.n_runs - len(todo)
 
+    cls = sc.model_class
+    model_where = (cls.__module__, cls.__qualname__)
+
     def tasks() -> Iterator[dict[str, Any]]:
         for i in todo:
             store.clear_run_dir(i)
@@ -219,6 +226,7 @@ def sweep(
                 "rel": str(store.run_dir(i).relative_to(store.root)),
                 "figures": run_figures,
                 "metrics": blob,
+                "model_class": model_where,
             }
 
     if scheduler is not None:
