@@ -3,6 +3,7 @@
 The public surface is what this module exports; everything else may move.
 """
 
+from biohybrid.analysis import multiscale_entropy, sample_entropy  # noqa: F401 (public API)
 from biohybrid.errors import SimulationError, UserError
 from biohybrid.model import HybridModel
 from biohybrid.organ import Biomarker
