@@ -1,0 +1,123 @@
+"""Benchmark of biohybrid.sweep: parallel efficiency, per-run overhead and resume.
+
+16 short demo runs (a 4-value grid x 4 replicates) are swept
+
+* with 1 worker (in this process) and with 2 worker processes: parallel efficiency
+  ``E = T1 / (2 T2)``;
+* against the baseline of a plain loop of ``biohybrid.run(..., write=False)`` over the same
+  16 runs: overhead per run ``(T1 - sum of run walls) / 16`` (model construction, run
+  folder, Parquet row) and ``T1 / T_loop``;
+* then the 1-worker sweep is started again on its folder: it must run nothing.
+
+The first 2-worker sweep of the process is "cold": it starts the fork server, which
+imports the engine once (about 2 s); later pools reuse it ("warm"). Each measurement is
+repeated ``--repeat`` times; medians are reported with every repetition.
+
+Usage::
+
+    .venv/bin/python benchmarks/sweep.py [--repeat 3] [--t-end 180]
+
+Prints exactly one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import biohybrid
+from biohybrid.sweep import sweep
+
+PARAMS = {"s_max": [0.1, 0.4, 0.7, 1.0]}
+REPLICATES = 4
+
+
+def _timed_sweep(out: Path, workers: int, overrides: dict) -> tuple[float, float, int]:
+    t0 = time.perf_counter()
+    df = sweep(
+        "demo",
+        PARAMS,
+        replicates=REPLICATES,
+        seed=1,
+        workers=workers,
+        overrides=overrides,
+        out=out,
+        figures=False,
+    )
+    wall = time.perf_counter() - t0
+    assert (df["status"] == "completed").all(), df[["status", "error"]]
+    return wall, float(df["wall_time"].sum()), int(df.attrs["sweep"]["n_done_now"])
+
+
+def _loop(overrides: dict) -> float:
+    seeds = [int(c.generate_state(1)[0]) for c in np.random.SeedSequence(1).spawn(16)]
+    t0 = time.perf_counter()
+    i = 0
+    for s_max in PARAMS["s_max"]:
+        for _ in range(REPLICATES):
+            biohybrid.run(
+                "demo", overrides={**overrides, "s_max": s_max}, seed=seeds[i], write=False
+            )
+            i += 1
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--t-end", type=float, default=180.0)
+    args = ap.parse_args()
+    overrides = {"t_end": args.t_end, "nx": 16, "ny": 16, "seed_radius": 3.0}
+    n = len(PARAMS["s_max"]) * REPLICATES
+    tmp = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
+    biohybrid.run("demo", overrides=overrides, write=False)  # warm up this process
+    t1s, t2s, loops, sums, overheads, resumes = [], [], [], [], [], []
+    redone = 0
+    for k in range(args.repeat):
+        loops.append(_loop(overrides))
+        t1, s1, _ = _timed_sweep(tmp / f"w1-{k}", 1, overrides)
+        t2, _, _ = _timed_sweep(tmp / f"w2-{k}", 2, overrides)
+        t1s.append(t1)
+        t2s.append(t2)
+        sums.append(s1)
+        overheads.append((t1 - s1) / n)
+        tr, _, done_now = _timed_sweep(tmp / f"w1-{k}", 1, overrides)
+        resumes.append(tr)
+        redone += done_now
+    eff = [a / (2 * b) for a, b in zip(t1s, t2s, strict=True)]
+    med = statistics.median
+    print(
+        json.dumps(
+            {
+                "benchmark": "sweep",
+                "runs": n,
+                "t_end_min": args.t_end,
+                "cpus": os.cpu_count(),
+                "load_avg_1min": round(os.getloadavg()[0], 2),
+                "repeat": args.repeat,
+                "t1_s": med(t1s),
+                "t2_s": med(t2s),
+                "parallel_efficiency_2w": round(med(eff), 3),
+                "parallel_efficiency_2w_cold": round(eff[0], 3),
+                "parallel_efficiency_2w_all": [round(e, 3) for e in eff],
+                "run_wall_sum_s": round(med(sums), 3),
+                "overhead_per_run_s": round(med(overheads), 4),
+                "overhead_per_run_all_s": [round(o, 4) for o in overheads],
+                "baseline_plain_loop_s": round(med(loops), 3),
+                "sweep_1w_vs_plain_loop": round(med(t1s) / med(loops), 3),
+                "resume_s": round(med(resumes), 3),
+                "resume_runs_redone": redone,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
