@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from mpl_toolkits.axes_grid1 import make_axes_locatable
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
@@ -38,6 +40,13 @@ def _cmap(name: str | Colormap) -> Colormap:
     return cm.with_extremes(bad=(0.0, 0.0, 0.0, 0.0))
 
 
+def _colorbar(fig: Any, im: Any, ax: Axes, caxes: Sequence[Axes], i: int, label: str) -> None:
+    if i < len(caxes):
+        fig.colorbar(im, cax=caxes[i], label=label)
+    else:
+        fig.colorbar(im, ax=ax, label=label, fraction=0.046, pad=0.02)
+
+
 def draw_tissue(
     ax: Axes,
     *,
@@ -54,6 +63,7 @@ def draw_tissue(
     field_cmap: str | None = None,
     colorbars: bool = True,
     legend: bool = True,
+    cbar_axes: Sequence[Axes] = (),
 ) -> None:
     """Draw the agent grid over a field heatmap.
 
@@ -77,6 +87,8 @@ def draw_tissue(
         field_cmap: Colour map of the field; default grey under cells, magma alone.
         colorbars: Add colour bars.
         legend: Add a legend (cells, field, empty sites / phenotypes).
+        cbar_axes: Axes for the colour bars (field first, then cells); by default they are
+            taken from ``ax``.
     """
     fig = ax.get_figure()
     shape = next(a.shape for a in (cells, kinds, field) if a is not None)
@@ -84,6 +96,7 @@ def draw_tissue(
     extent = (0.0, nx * dx, 0.0, ny * dx)
     show_cells = cells is not None or kinds is not None
     handles: list[Patch] = []
+    bars: list[Any] = []
     ax.set_facecolor(EMPTY_RGBA)
     if field is not None:
         fcm = field_cmap or (FIELD_UNDER_CMAP if show_cells else FIELD_CMAP)
@@ -93,7 +106,8 @@ def draw_tissue(
             interpolation="nearest",
         )  # fmt: skip
         if colorbars:
-            fig.colorbar(im, ax=ax, label=field_label or "field", fraction=0.046, pad=0.02)
+            _colorbar(fig, im, ax, cbar_axes, len(bars), field_label or "field")
+            bars.append(im)
         handles.append(Patch(facecolor=_cmap(fcm)(0.6), label=f"field: {field_label or 'field'}"))
     if cells is not None:
         ccm = _cmap(cell_cmap or species_cmap(cell_label.split(" ")[0] if cell_label else ""))
@@ -103,7 +117,8 @@ def draw_tissue(
             vmax=hi, interpolation="nearest",
         )  # fmt: skip
         if colorbars:
-            fig.colorbar(im, ax=ax, label=f"cells: {cell_label}", fraction=0.046, pad=0.02)
+            _colorbar(fig, im, ax, cbar_axes, len(bars), f"cells: {cell_label}")
+            bars.append(im)
         handles.append(Patch(facecolor=ccm(0.75), label=f"cell, coloured by {cell_label}"))
     elif kinds is not None:
         n = max(len(kind_names), 1)
@@ -163,17 +178,18 @@ def draw_biomarkers(
         ax.set_title(f"{name} ({units.get(name, '')})", fontsize=9)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
+        ax.locator_params(nbins=4)
     for ax in axes[len(names) :]:
         ax.set_visible(False)
     for ax in axes[-ncols:]:
         ax.set_xlabel(f"time ({time_units})", fontsize=8)
 
 
-def figure_png(fig: Figure, dpi: int = 90) -> bytes:
-    """Render a figure to PNG bytes (Agg canvas; no pyplot)."""
+def figure_png(fig: Figure, dpi: float | None = None) -> bytes:
+    """Render a figure to PNG bytes (Agg canvas; no pyplot) at ``dpi`` (default the figure's)."""
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    fig.savefig(buf, format="png", dpi=fig.dpi if dpi is None else dpi)
     return buf.getvalue()
 
 
@@ -283,6 +299,8 @@ def labelled_strip(
     return img
 
 
+#: Resolution of the live figures (dots per inch); the browser shows them at this size.
+LIVE_DPI = 80
 #: Pseudo-species that colours cells by their phenotype label.
 PHENOTYPE = "phenotype"
 #: Field choice that draws no field.
@@ -314,8 +332,15 @@ def tissue_view_figure(
     Returns:
         The figure.
     """
-    fig = Figure(figsize=(size, size * 0.95), layout="constrained")
+    # A fixed layout (no layout engine): repainting is then mostly rasterising.
+    fig = Figure(figsize=(size * 1.15, size), dpi=LIVE_DPI)
+    fig.subplots_adjust(left=0.1, right=0.86, bottom=0.2, top=0.93)
     ax = fig.subplots()
+    divider = make_axes_locatable(ax)
+    cbar_axes = [
+        divider.append_axes("right", size=0.15, pad=0.1),
+        divider.append_axes("right", size=0.15, pad=0.85),
+    ]
     fimg = frame.fields.get(field) if field != NO_FIELD else None
     if color_by == PHENOTYPE:
         cells, kinds = None, frame.kinds
@@ -328,12 +353,21 @@ def tissue_view_figure(
         kind_names=kind_names,
         field=fimg,
         dx=frame.dx,
-        cell_label=f"{color_by} ({units.get(color_by, '')})" if cells is not None else "",
-        field_label=f"{field} ({units.get(field, '')})" if fimg is not None else "",
+        cell_label=_with_units(color_by, units) if cells is not None else "",
+        field_label=_with_units(field, units) if fimg is not None else "",
         cell_limits=cell_limits,
+        cbar_axes=cbar_axes,
     )
+    for cax in cbar_axes:
+        if not cax.collections and not cax.images:
+            cax.set_visible(False)
     ax.set_title(f"t = {frame.t:g} {time_units} · {frame.n_cells} cells", fontsize=10)
     return fig
+
+
+def _with_units(name: str, units: Mapping[str, str]) -> str:
+    u = units.get(name, "")
+    return f"{name} ({u})" if u else name
 
 
 def biomarker_figure(
@@ -346,6 +380,10 @@ def biomarker_figure(
     """The live biomarker panels (see :func:`draw_biomarkers`)."""
     n = max(len(df.columns), 1)
     rows = int(np.ceil(n / min(2, n)))
-    fig = Figure(figsize=(width, 1.7 * rows + 0.4), layout="constrained")
+    height = 1.7 * rows + 0.4
+    fig = Figure(figsize=(width, height), dpi=LIVE_DPI)
     draw_biomarkers(fig, df, units, time_units, live=live)
+    fig.subplots_adjust(
+        left=0.1, right=0.98, bottom=0.45 / height, top=1 - 0.3 / height, hspace=0.55, wspace=0.3
+    )
     return fig
