@@ -243,3 +243,18 @@ def test_viz_cli_execs_solara_on_localhost(monkeypatch):
     assert argv[1:5] == ["-m", "solara", "run", "biohybrid.viz.app"]
     assert argv[argv.index("--host") + 1] == "127.0.0.1"
     assert load_config(env=env).scenario.run["nx"] == 9
+
+
+def test_every_bundled_scenario_gets_valid_inputs():
+    from biohybrid.registry import bundled_scenarios
+
+    for name in bundled_scenarios():
+        cfg = load_config(name, {}, None, env={})
+        sc = cfg.scenario
+        for pname, opt in cfg.model_params.items():
+            assert opt["value"] == sc.params[pname] or opt["type"] == "InputText", (name, pname)
+            if "min" in opt:
+                assert opt["min"] <= opt["value"] <= opt["max"], (name, pname)
+        # The inputs' starting values resolve to exactly the CLI's parameters.
+        again = load_scenario(sc.source, cfg.initial_values(), sc.seed)
+        assert again.params == sc.params, name

@@ -94,7 +94,7 @@ def user_params(scenario: Scenario) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name, p in scenario.model_class.parameters.items():
         value = scenario.params[name]
-        units = f"{p.units}, " if p.units and p.units != "1" else ""
+        units = f"{p.units}, " if p.units and p.units not in ("1", "-") else ""
         shown = value if isinstance(value, str | bool) else f"{value:.3g}"
         label = f"{name} ({units}default {shown})"
         if p.choices:

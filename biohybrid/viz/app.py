@@ -29,6 +29,9 @@ from biohybrid.viz.render import (
     tissue_view_figure,
 )
 
+#: Biomarker panels drawn at first.
+SHOWN_BIOMARKERS = 4
+
 
 def default_species(model: Any) -> str:
     """The species cells are coloured by at first.
@@ -97,14 +100,25 @@ def TissueView(model: Any, tick: int) -> None:  # noqa: N802 (Solara components 
 
 @solara.component
 def BiomarkerView(model: Any, tick: int) -> None:  # noqa: N802 (Solara components are PascalCase)
-    """The biomarkers over time, with the current state as a live point."""
-    fig = solara.use_memo(
-        lambda: biomarker_figure(
-            model.recorder.frame(), model.recorder.units, model.time_units, _live_point(model)
-        ),
-        [model, tick],
-    )
+    """The biomarkers over time, with the current state as a live point.
+
+    At most :data:`SHOWN_BIOMARKERS` panels are drawn at first (repaint cost grows with the
+    number of panels); the selector adds or removes them.
+    """
+    names = [b.name for b in model.biomarkers]
+    shown, set_shown = solara.use_state(names[:SHOWN_BIOMARKERS])
+    chosen = [n for n in names if n in shown]
+
+    def make() -> Any:
+        live = _live_point(model)
+        if live is not None:
+            live = (live[0], {k: v for k, v in live[1].items() if k in chosen})
+        df = model.recorder.frame()[chosen]
+        return biomarker_figure(df, model.recorder.units, model.time_units, live)
+
+    fig = solara.use_memo(make, [model, tick, tuple(chosen)])
     with solara.Column(classes=["biohybrid-biomarkers"]):
+        solara.SelectMultiple("Biomarkers", values=chosen, all_values=names, on_value=set_shown)
         solara.FigureMatplotlib(fig, format="png", dependencies=[id(fig)])
 
 

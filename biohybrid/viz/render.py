@@ -334,7 +334,7 @@ def tissue_view_figure(
     """
     # A fixed layout (no layout engine): repainting is then mostly rasterising.
     fig = Figure(figsize=(size * 1.15, size), dpi=LIVE_DPI)
-    fig.subplots_adjust(left=0.1, right=0.86, bottom=0.2, top=0.93)
+    fig.subplots_adjust(left=0.13, right=0.86, bottom=0.2, top=0.93)
     ax = fig.subplots()
     divider = make_axes_locatable(ax)
     cbar_axes = [
