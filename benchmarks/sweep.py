@@ -16,6 +16,7 @@ repeated ``--repeat`` times; medians are reported with every repetition.
 Usage::
 
     .venv/bin/python benchmarks/sweep.py [--repeat 3] [--t-end 180]
+    .venv/bin/python benchmarks/sweep.py --memory 50,400   # memory flat in runs
 
 Prints exactly one JSON line.
 """
@@ -69,11 +70,65 @@ def _loop(overrides: dict) -> float:
     return time.perf_counter() - t0
 
 
+def memory(sizes: list[int]) -> None:
+    """Peak Python allocations of this (calling) process for sweeps of growing size.
+
+    Tiny runs on 2 workers; ``tracemalloc`` traces this process only (the workers run the
+    models), so the peak is the sweep's own bookkeeping: design, futures, results table.
+    """
+    import tracemalloc
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-sweep-mem-"))
+    tiny = {"t_end": 30.0, "nx": 8, "ny": 8, "seed_radius": 1.5}
+    peaks = {}
+    # warm up: start the fork server and make the one-time imports before measuring
+    sweep("demo", {"s_max": [0.1, 0.2]}, workers=2, overrides=tiny, out=tmp / "warm")
+    for size in sizes:
+        values = [round(0.1 + 0.9 * i / size, 6) for i in range(size)]
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        df = sweep(
+            "demo",
+            {"s_max": values},
+            workers=2,
+            overrides=tiny,
+            out=tmp / f"m{size}",
+            figures=False,
+        )
+        wall = time.perf_counter() - t0
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert len(df) == size
+        peaks[size] = {"peak_mib": round(peak / 2**20, 2), "wall_s": round(wall, 1)}
+    a, b = sizes[0], sizes[-1]
+    print(
+        json.dumps(
+            {
+                "benchmark": "sweep-memory",
+                "runs": sizes,
+                "peaks": peaks,
+                "peak_per_extra_run_kib": round(
+                    (peaks[b]["peak_mib"] - peaks[a]["peak_mib"]) * 1024 / (b - a), 2
+                ),
+            }
+        )
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--t-end", type=float, default=180.0)
+    ap.add_argument(
+        "--memory",
+        default=None,
+        metavar="N1,N2",
+        help="Instead: peak memory of this process for sweeps of N1 and N2 tiny runs.",
+    )
     args = ap.parse_args()
+    if args.memory:
+        memory([int(v) for v in args.memory.split(",")])
+        return
     overrides = {"t_end": args.t_end, "nx": 16, "ny": 16, "seed_radius": 3.0}
     n = len(PARAMS["s_max"]) * REPLICATES
     tmp = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
