@@ -20,7 +20,7 @@ from biohybrid.runner import run
 from biohybrid.scenario import load_scenario
 from biohybrid.viz.adapter import config_env, load_config, slider_range, user_params
 from biohybrid.viz.colors import color_limits
-from biohybrid.viz.frames import FrameRecorder, capture, site_image, stride_for
+from biohybrid.viz.frames import FrameRecorder, GridFrame, capture, site_image, stride_for
 from biohybrid.viz.outputs import animation_gif, display_species, pick_frames
 from biohybrid.viz.render import (
     PAL_CELLS,
@@ -164,6 +164,10 @@ def test_display_species_prefers_model_choice_then_spread(fast_demo):
     assert display_species(["r", "x"], frames, preferred="r") == "r"
     # At t = 0 every r is 0 and x is uniform in [0, 0.2): x varies most.
     assert display_species(["r", "x"], frames) == "x"
+    # A calcium-like species is shown first when the model names none.
+    img = np.zeros((2, 2), dtype=np.float32)
+    f = GridFrame(0.0, {"h": img, "Ca": img, "ip3": img + np.array([[0, 9], [0, 0]])}, img, {}, 1.0)
+    assert display_species(["h", "Ca", "ip3"], [f]) == "Ca"
 
 
 def test_live_figures_render(fast_demo):

@@ -22,6 +22,7 @@ from mesa.visualization.utils import update_counter
 
 from biohybrid.viz.adapter import VizConfig, load_config
 from biohybrid.viz.frames import capture
+from biohybrid.viz.outputs import display_species
 from biohybrid.viz.render import (
     NO_FIELD,
     PHENOTYPE,
@@ -34,20 +35,10 @@ SHOWN_BIOMARKERS = 4
 
 
 def default_species(model: Any) -> str:
-    """The species cells are coloured by at first.
-
-    The model's ``display_species`` attribute if it names a species, else the species with
-    the largest relative spread across the live cells now, else the first.
-    """
-    species = list(model.table.species)
-    preferred = getattr(model, "display_species", "")
-    if preferred in species:
-        return preferred
-    y = model.table.live()
-    if y.shape[0] < 2:
-        return species[0]
-    spread = (y.max(axis=0) - y.min(axis=0)) / (abs(y).mean(axis=0) + 1e-12)
-    return species[int(spread.argmax())]
+    """The species cells are coloured by at first (see :func:`display_species`)."""
+    return display_species(
+        list(model.table.species), [capture(model)], getattr(model, "display_species", "")
+    )
 
 
 def _units(model: Any) -> dict[str, str]:

@@ -22,7 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from biohybrid.io import atomic_write_bytes
-from biohybrid.viz.colors import color_limits, species_cmap
+from biohybrid.viz.colors import CELL_CMAP, color_limits, species_cmap
 from biohybrid.viz.frames import FrameRecorder, GridFrame
 from biohybrid.viz.render import (
     draw_tissue,
@@ -45,7 +45,7 @@ GIF_FRAME_MS = 120
 def display_species(
     species: Sequence[str], frames: Sequence[GridFrame], preferred: str = ""
 ) -> str:
-    """The species to colour cells by: the model's choice, else the most variable one.
+    """The species to colour cells by: the model's choice, a messenger, else the most variable.
 
     Args:
         species: Species names, in state order.
@@ -53,11 +53,16 @@ def display_species(
         preferred: The model's ``display_species`` attribute, if any.
 
     Returns:
-        ``preferred`` if it is a species, else the species with the largest spread
-        (range over all frames relative to its mean magnitude), first on ties.
+        ``preferred`` if it is a species; else the first species named like a second
+        messenger that has its own colour map (Ca²⁺, cAMP; see
+        :func:`~biohybrid.viz.colors.species_cmap`); else the species with the largest
+        spread (range over all frames relative to its mean magnitude), first on ties.
     """
     if preferred in species:
         return preferred
+    for name in species:
+        if species_cmap(name) != CELL_CMAP:
+            return name
     best, score = species[0], 0.0
     for name in species:
         finite = np.concatenate([f.species[name][np.isfinite(f.species[name])] for f in frames])
