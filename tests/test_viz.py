@@ -194,6 +194,10 @@ def test_user_params_start_at_scenario_values_with_units():
         assert opt["min"] <= opt["value"] <= opt["max"], name
     model = cfg.model_class(**cfg.initial_values())
     assert model.params == sc.params and model.run == sc.run and model.seed == sc.seed
+    # SolaraViz's Reset: type(model)(**values, scenario=<Mesa scenario>) rebuilds the same model.
+    again = type(model)(**cfg.initial_values(), scenario=model.scenario)
+    assert again.params == sc.params and again.seed == sc.seed
+    assert type(model)(**cfg.initial_values(), seed=5).seed == 5
     with pytest.raises(UserError, match="diffusion"):
         cfg.model_class(**{**cfg.initial_values(), "diffusion": -1.0})
 

@@ -1,8 +1,9 @@
 """`biohybrid viz` in a real browser: headless Debian chromium driven by Playwright.
 
 Starts the server on a free local port, opens the page, and checks that (1) the grid is
-shown, (2) pressing Step advances the model and changes the plotted biomarkers, and (3) a
-screenshot is not blank. Skips only when chromium or Playwright is not installed
+shown, (2) pressing Step advances the model and changes the plotted biomarkers, (3) a
+screenshot is not blank, and that Reset brings the model back to tick 0. Skips only when
+chromium or Playwright is not installed
 (``bash tools/install-browser.sh`` installs chromium; ``make test`` runs it first).
 Set ``BIOHYBRID_SCREENSHOT_DIR`` to keep the screenshots.
 """
@@ -142,5 +143,11 @@ def test_viz_page_shows_grid_steps_and_is_not_blank(viz_server, tmp_path):
             # 3. The screenshot is not blank.
             png = page.screenshot(path=str(shots / "viz-demo.png"), full_page=True)
             assert _pixel_std(png) > 10.0
+            # Reset rebuilds the model from the parameter inputs.
+            page.get_by_role("button", name="Reset").click()
+            page.wait_for_function(
+                "document.querySelector('.biohybrid-status')?.innerText.includes('tick 0/')",
+                timeout=60_000,
+            )
         finally:
             ctx.close()

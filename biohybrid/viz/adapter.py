@@ -44,7 +44,13 @@ def viz_model_class(scenario: Scenario) -> type:
     base = scenario.model_class
 
     def init(self: Any, **params: Any) -> None:
-        sc = load_scenario(scenario.source, {**scenario.overrides, **params}, scenario.seed)
+        # SolaraViz's Reset also passes Mesa's own ``scenario`` object (and may pass ``rng``
+        # or ``seed``); the biohybrid scenario is fixed here, so only a seed is taken.
+        params.pop("scenario", None)
+        seed = params.pop("seed", None)
+        seed = params.pop("rng", seed)
+        seed = scenario.seed if seed is None else int(seed)
+        sc = load_scenario(scenario.source, {**scenario.overrides, **params}, seed)
         base.__init__(self, params=sc.params, run=sc.run, seed=sc.seed)
         self.viz_scenario = sc
 
