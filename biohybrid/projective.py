@@ -93,6 +93,7 @@ def _extrapolated_rate(
     t0: float,
     t1: float,
     present: NDArray[np.bool_],
+    max_order: NDArray[np.int64] | None = None,
 ) -> NDArray[np.float64]:
     """Mean over ``[t0, t1]`` of the slope polynomial through the history, per column.
 
@@ -102,6 +103,7 @@ def _extrapolated_rate(
         t1: End of the projection.
         present: Columns that existed at the start of the latest burst (others have only
             the latest slope, which is used alone).
+        max_order: Optional per-column cap on the order, shape ``(n,)``.
 
     Returns:
         The rate to project with, shape ``(n,)`` (0 where the latest slope is NaN).
@@ -112,6 +114,8 @@ def _extrapolated_rate(
         ts = [h[0] for h in history[-k:]]
         ss = [h[1] for h in history[-k:]]
         ok = present & np.all(np.isfinite(np.vstack(ss)), axis=0)
+        if max_order is not None:
+            ok &= np.asarray(max_order) >= k
         if t1 > t0:
             nodes = (t0, 0.5 * (t0 + t1), t1)
             vals = [_lagrange(ts, [np.nan_to_num(x) for x in ss], tn) for tn in nodes]
@@ -161,6 +165,10 @@ class CoarseProjectiveIntegrator:
             that appeared recently) fall back to the order their history allows.
         anchor: Project from the ``"last"`` burst sample (deterministic simulators) or from
             the least-squares ``"fit"`` at the end of the burst (noisy ones).
+        max_order: Optional per-column cap on the order, shape ``(n,)`` or a callable
+            returning it (e.g. 1 for variables whose slope may jump between bursts, such as
+            a variable that sits on a constraint, where a slope polynomial would amplify
+            the jump).
 
     Attributes:
         stats: Work counters.
@@ -174,6 +182,7 @@ class CoarseProjectiveIntegrator:
     log: bool = False
     order: int = 2
     anchor: str = "last"
+    max_order: NDArray[np.int64] | Callable[[], NDArray[np.int64]] | None = None
     stats: ProjectiveStats = field(default_factory=ProjectiveStats)
     _history: list[tuple[NDArray[np.float64], NDArray[np.float64]]] = field(
         default_factory=list, repr=False
@@ -242,7 +251,8 @@ class CoarseProjectiveIntegrator:
             self._history = []
         history = [*self._history, (t_mid, slope)][-self.order :]
         self._history = history
-        rate = _extrapolated_rate(history, t, t + max(delta, 0.0), np.isfinite(samples[0]))
+        cap = self.max_order() if callable(self.max_order) else self.max_order
+        rate = _extrapolated_rate(history, t, t + max(delta, 0.0), np.isfinite(samples[0]), cap)
         x = value + rate * max(delta, 0.0)
         x = np.where(np.isfinite(samples[-1]), x, samples[-1])
         if self.log:

@@ -126,7 +126,7 @@ PARAMETERS = ParameterSet(
             source=_CAL + "; Yamaguchi et al. 2004 JBC (cAMP-ERK mitogenesis)",
         ),
         "c_adult": Param(
-            0.034,
+            0.0325,
             "1",
             "Adult proliferative competence relative to birth",
             gt=0,
@@ -134,7 +134,7 @@ PARAMETERS = ParameterSet(
             source="Piontek et al. 2007 Nat Med 13:1490 (developmental switch)",
         ),
         "tau_dev": Param(
-            5.53,
+            5.58,
             "yr",
             "Time constant of the decline of proliferative competence",
             gt=0,
@@ -336,6 +336,7 @@ class AdpkdModel(HybridModel):
                 n_burst=p["burst_steps"],
                 log=True,
                 order=p["projective_order"],
+                max_order=self._max_order,
             )
         self.counters.update(projective_bursts=0, projected_steps=0)
 
@@ -507,14 +508,36 @@ class AdpkdModel(HybridModel):
         lumen = np.where(cystic, a["lumen"][rows], np.nan)
         return np.concatenate([lining, lumen])
 
+    def _max_order(self) -> NDArray[np.int64]:
+        """Walls take the full order; lumens, which sit on the wall bound or leave it, 1."""
+        n = self._burst_rows.size
+        return np.r_[np.full(n, self.params["projective_order"]), np.ones(n, dtype=np.int64)]
+
+    def _at_wall_bound(self, cr: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Cystic rows ``cr`` whose cyst's lumen fills its wall (wall-limited growth)."""
+        a, p = self.table.attrs, self.params
+        labels, n = cysts.label_cysts(a["site"][cr], self.nx, self.ny)
+        idx = labels - 1
+        v_k = np.bincount(idx, a["lumen"][cr], n)
+        vmax = cysts.wall_volume_ml(np.bincount(idx, a["lining"][cr], n), p["a_cell"])
+        return (v_k >= vmax * (1.0 - 1e-9))[idx]
+
     def _lift(self, x: NDArray[np.float64], delta: float) -> None:
+        """Set walls and lumens to the projection; a wall-limited cyst stays at its bound.
+
+        A cyst whose lumen filled its wall at the end of the burst is secreting faster than
+        its wall grows; it is lifted onto the bound of its projected wall (as every micro
+        step would keep it), the others to their projected lumen.
+        """
         a = self.table.attrs
         rows = self._burst_rows
         n = rows.size
         cystic = a["cystic"][rows] > 0
         cr = rows[cystic]
+        full = self._at_wall_bound(cr)
         a["lining"][cr] = x[:n][cystic]
-        a["lumen"][cr] = np.maximum(x[n:][cystic], a["floor"][cr])
+        lumen = np.maximum(x[n:][cystic], a["floor"][cr])
+        a["lumen"][cr] = np.where(full, np.inf, lumen)
         # second hits over the projection interval at the burst's last hazard (exact law
         # for a constant hazard), then the phenotype switch and the wall bound
         self._hits(rows[~cystic], delta)
