@@ -491,24 +491,28 @@ def solve_cells(
             prob, t[sel], y[:, sel], f0[:, sel], take_cells(args_w, sel, n), rtol, tab.order,
             span,
         )  # fmt: skip
-    err_prev = np.ones(n)  # for the predictive controller
     h_prev = h.copy()
     n_steps = np.zeros(n, dtype=np.int64)
     y_out = np.empty((n, k))
     h_out = np.empty(n)
     have_f0 = True
 
+    # Controller exponent as a cheap root where possible (pow is slow on arrays).
+    if tab.elo == 4.0:
+        root = lambda x: np.sqrt(np.sqrt(x))  # noqa: E731
+    elif tab.elo == 3.0:
+        root = np.cbrt
+    else:
+        root = lambda x: x**expo  # noqa: E731
+    ep = np.ones(n)  # err_prev ** (1/elo) of each cell's last accepted step
+    ep_floor = 1e-4**expo
+    c_rows = [bool(np.any(C[i, :i])) for i in range(s)]
+    y_from_last = err_is_last and new_f[-1] and np.array_equal(Mw[:-1], A[-1, :-1])
     for _ in range(max_sweeps):
         m = idx.size
         if not have_f0:
             f0 = prob.f(t, y, args_w)
         have_f0 = False
-        badf = ~np.isfinite(f0).all(axis=0)
-        if badf.any():
-            raise SimulationError(
-                f"rhs returned NaN/Inf in rows {labels[idx[badf]][:10].tolist()} at"
-                f" t={t[badf][0]:g}"
-            )
         remaining = t1 - t
         last = remaining <= 1.01 * h
         hs = np.where(last, remaining, h)
@@ -529,17 +533,20 @@ def solve_cells(
         with np.errstate(all="ignore"):
             for i in range(s):
                 if i > 0 and new_f[i]:
-                    Ys = y + (A[i, :i] @ Kflat[:i]).reshape(k, m)
-                    F = prob.f(t + alpha[i] * hs, Ys, args_w)
-                if i > 0 and np.any(C[i, :i]):
-                    r = F + hinv * (C[i, :i] @ Kflat[:i]).reshape(k, m)
+                    Ys = (A[i, :i] @ Kflat[:i]).reshape(k, m)
+                    Ys += y
+                    F = prob.f(t if autonomous else t + alpha[i] * hs, Ys, args_w)
+                if c_rows[i]:
+                    r = (C[i, :i] @ Kflat[:i]).reshape(k, m)
+                    r *= hinv
+                    r += F
                 else:
-                    r = F.copy()
+                    r = F
                 if not autonomous and gammas[i] != 0.0:
-                    r += (gammas[i] * hs) * ft
+                    r = r + (gammas[i] * hs) * ft
                 Kst[i] = _matvec(Minv, r)
             counters["linear_solves"] += s
-            if err_is_last and new_f[-1] and np.array_equal(Mw[:-1], A[-1, :-1]):
+            if y_from_last:
                 y_new = Ys + Kst[-1]  # stiffly accurate: y1 = last stage argument + K_s
             else:
                 y_new = y + (Mw @ Kflat).reshape(k, m)
@@ -552,29 +559,38 @@ def solve_cells(
             # NaN error (non-finite stages) counts as a failed step.
             ok = np.isfinite(err)
             accept = ok if fixed_step else err <= 1.0
-            # Standard controller, with Gustafsson's predictive correction after accepted
-            # steps (damps oscillating step-size sequences).
-            errc = np.maximum(err, 1e-10)
-            fac = safety * errc**-expo
-            pred = fac * (hs / h_prev) * (err_prev / errc) ** expo
+            # Standard controller fac = safety err^(-1/elo), limited by Gustafsson's
+            # predictive controller after accepted steps (damps oscillating sequences).
+            ec = root(np.maximum(err, 1e-10))
+            fac = safety / ec
+            pred = fac * (hs / h_prev) * (ep / ec)
             fac = np.where(accept & (n_steps > 0), np.minimum(fac, pred), fac)
-            fac = np.where(ok, np.clip(fac, fac_min, fac_max), fac_min)
-            fac = np.where(accept, fac, np.minimum(fac, 1.0))
-        h_new = np.where(ok, h, hs * fac) if fixed_step else hs * fac
+            np.clip(fac, fac_min, fac_max, out=fac)
         n_acc = int(np.count_nonzero(accept))
         counters["steps"] += n_acc
         counters["rejected"] += m - n_acc
         if n_acc == m:
+            h_new = h if fixed_step else hs * fac
             y = y_new
             t = np.where(last, t1, t + hs)
             h_prev = hs
-            err_prev = np.maximum(err, 1e-4)
+            ep = np.maximum(ec, ep_floor)
             n_steps += 1
         else:
+            if not ok.all():
+                fac[~ok] = fac_min
+                badf = ~ok & ~np.isfinite(f0).all(axis=0)
+                if badf.any():
+                    raise SimulationError(
+                        f"rhs returned NaN/Inf in rows {labels[idx[badf]][:10].tolist()} at"
+                        f" t={t[badf][0]:g}"
+                    )
+            np.minimum(fac, 1.0, out=fac, where=~accept)
+            h_new = np.where(ok, h, hs * fac) if fixed_step else hs * fac
             y = np.where(accept, y_new, y)
             t = np.where(accept, np.where(last, t1, t + hs), t)
             h_prev = np.where(accept, hs, h_prev)
-            err_prev = np.where(accept, np.maximum(err, 1e-4), err_prev)
+            ep = np.where(accept, np.maximum(ec, ep_floor), ep)
             n_steps += accept
         done = accept & last
         # A clipped final step says nothing bad about the step the cell wanted: keep it.
@@ -602,7 +618,7 @@ def solve_cells(
                 return SolveResult(y_out, h_out, counters)
             args_w = take_cells(args_w, keep, m)
             idx, y, t, h = idx[keep], y[:, keep], t[keep], h[keep]
-            h_prev, err_prev, n_steps = h_prev[keep], err_prev[keep], n_steps[keep]
+            h_prev, ep, n_steps = h_prev[keep], ep[keep], n_steps[keep]
     raise SimulationError(
         f"more than {max_sweeps} steps needed in rows {labels[idx[:10]].tolist()}; reached"
         f" t={t.min():g} of {t1:g}"
