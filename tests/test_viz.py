@@ -26,6 +26,8 @@ from biohybrid.viz.render import (
     PAL_CELLS,
     PAL_EMPTY,
     PAL_UNDER,
+    BiomarkerPainter,
+    TissuePainter,
     biomarker_figure,
     figure_png,
     gif_palette,
@@ -266,3 +268,32 @@ def test_every_bundled_scenario_gets_valid_inputs():
         # The inputs' starting values resolve to exactly the CLI's parameters.
         again = load_scenario(sc.source, cfg.initial_values(), sc.seed)
         assert again.params == sc.params, name
+
+
+def test_painters_repaint_exactly_like_fresh_figures(fast_demo):
+    m = _model(fast_demo)
+    tissue, bio = TissuePainter(), BiomarkerPainter()
+    kinds: list[str] = []
+    units = {"signal": "µM"}
+    for _ in range(2):
+        tissue.paint(capture(m, kinds), "x", "signal", kinds, units, "min")
+        bio.paint(m.recorder.frame(), m.recorder.units, "min", (m.t + 1, m.measure()))
+        for _ in range(7):  # past an output step: new rows, new colour limits
+            m.step()
+    frame = capture(m, kinds)
+    live = (m.t + 1, m.measure())
+    pairs = [
+        (
+            tissue.paint(frame, "x", "signal", kinds, units, "min"),
+            tissue_view_figure(frame, "x", "signal", kinds, units, "min"),
+        ),
+        (
+            bio.paint(m.recorder.frame(), m.recorder.units, "min", live),
+            biomarker_figure(m.recorder.frame(), m.recorder.units, "min", live),
+        ),
+    ]
+    for updated, fresh in pairs:
+        a = np.asarray(Image.open(io.BytesIO(figure_png(updated))).convert("RGB"), dtype=int)
+        b = np.asarray(Image.open(io.BytesIO(figure_png(fresh))).convert("RGB"), dtype=int)
+        assert a.shape == b.shape
+        assert np.mean(np.abs(a - b) > 0) < 0.001  # identical up to a few anti-aliased pixels

@@ -26,8 +26,8 @@ from biohybrid.viz.outputs import display_species
 from biohybrid.viz.render import (
     NO_FIELD,
     PHENOTYPE,
-    biomarker_figure,
-    tissue_view_figure,
+    BiomarkerPainter,
+    TissuePainter,
 )
 
 #: Biomarker panels drawn at first.
@@ -66,8 +66,9 @@ def TissueView(model: Any, tick: int) -> None:  # noqa: N802 (Solara components 
     color_by, set_color_by = solara.use_state(default_species(model))
     field, set_field = solara.use_state(fields[0] if fields else NO_FIELD)
     kinds = solara.use_memo(list, [model])
+    painter = solara.use_memo(TissuePainter, [model])
     fig = solara.use_memo(
-        lambda: tissue_view_figure(
+        lambda: painter.paint(
             capture(model, kinds), color_by, field, kinds, _units(model), model.time_units
         ),
         [model, tick, color_by, field],
@@ -86,7 +87,7 @@ def TissueView(model: Any, tick: int) -> None:  # noqa: N802 (Solara components 
             f" · {model.table.n_alive} cells",
             classes=["biohybrid-status"],
         )
-        solara.FigureMatplotlib(fig, format="png", dependencies=[id(fig)])
+        solara.FigureMatplotlib(fig, format="png", dependencies=[id(model), tick, color_by, field])
 
 
 @solara.component
@@ -105,12 +106,13 @@ def BiomarkerView(model: Any, tick: int) -> None:  # noqa: N802 (Solara componen
         if live is not None:
             live = (live[0], {k: v for k, v in live[1].items() if k in chosen})
         df = model.recorder.frame()[chosen]
-        return biomarker_figure(df, model.recorder.units, model.time_units, live)
+        return painter.paint(df, model.recorder.units, model.time_units, live)
 
+    painter = solara.use_memo(BiomarkerPainter, [model])
     fig = solara.use_memo(make, [model, tick, tuple(chosen)])
     with solara.Column(classes=["biohybrid-biomarkers"]):
         solara.SelectMultiple("Biomarkers", values=chosen, all_values=names, on_value=set_shown)
-        solara.FigureMatplotlib(fig, format="png", dependencies=[id(fig)])
+        solara.FigureMatplotlib(fig, format="png", dependencies=[id(model), tick, tuple(chosen)])
 
 
 def _tissue(model: Any) -> Any:

@@ -387,3 +387,86 @@ def biomarker_figure(
         left=0.1, right=0.98, bottom=0.45 / height, top=1 - 0.3 / height, hspace=0.55, wspace=0.3
     )
     return fig
+
+
+class TissuePainter:
+    """The live grid figure, updated in place between repaints.
+
+    Rebuilding a figure costs more than drawing it (axes, ticks, colour bars, and a new
+    renderer whose text-layout cache starts empty), so the figure is built once per choice of
+    colouring and field and later repaints only swap the image data and colour limits.
+    """
+
+    def __init__(self) -> None:
+        self.fig: Figure | None = None
+        self._key: tuple | None = None
+
+    def paint(
+        self,
+        frame: GridFrame,
+        color_by: str,
+        field: str,
+        kind_names: Sequence[str],
+        units: Mapping[str, str],
+        time_units: str,
+    ) -> Figure:
+        """Return the figure showing ``frame`` (see :func:`tissue_view_figure`)."""
+        fimg = frame.fields.get(field) if field != NO_FIELD else None
+        key = (
+            color_by,
+            field,
+            frame.kinds.shape,
+            tuple(kind_names) if color_by == PHENOTYPE else (),
+        )
+        if key != self._key or self.fig is None:
+            self.fig = tissue_view_figure(frame, color_by, field, kind_names, units, time_units)
+            self._key = key
+            return self.fig
+        ax = self.fig.axes[0]
+        images = list(ax.images)
+        if fimg is not None:
+            images[0].set_data(fimg)
+            images[0].set_clim(*color_limits(fimg))
+        top = images[-1]
+        if color_by == PHENOTYPE:
+            top.set_data(np.ma.masked_less(frame.kinds, 0))
+        else:
+            cells = frame.species[color_by]
+            top.set_data(np.ma.masked_invalid(cells))
+            top.set_clim(*color_limits(cells))
+        ax.set_title(f"t = {frame.t:g} {time_units} · {frame.n_cells} cells", fontsize=10)
+        return self.fig
+
+
+class BiomarkerPainter:
+    """The live biomarker figure, updated in place between repaints (see TissuePainter)."""
+
+    def __init__(self) -> None:
+        self.fig: Figure | None = None
+        self._key: tuple | None = None
+
+    def paint(
+        self,
+        df: pd.DataFrame,
+        units: Mapping[str, str],
+        time_units: str,
+        live: tuple[float, Mapping[str, float]] | None = None,
+    ) -> Figure:
+        """Return the figure showing ``df`` and the live point (see :func:`biomarker_figure`)."""
+        key = (tuple(df.columns), live is not None)
+        if key != self._key or self.fig is None:
+            self.fig = biomarker_figure(df, units, time_units, live)
+            self._key = key
+            return self.fig
+        t = df.index.to_numpy()
+        for ax, name in zip(self.fig.axes, df.columns, strict=False):
+            v = df[name].to_numpy()
+            lines = ax.get_lines()
+            lines[0].set_data(t, v)
+            if live is not None and len(lines) >= 3:
+                tl, vl = live[0], float(live[1][name])
+                lines[1].set_data([t[-1], tl], [v[-1], vl])
+                lines[2].set_data([tl], [vl])
+            ax.relim()
+            ax.autoscale_view()
+        return self.fig
