@@ -37,6 +37,8 @@ from biohybrid.sweep.store import FORMAT_VERSION, SweepStore
 
 #: Statuses that count as finished when a sweep resumes (``failed`` unless retried).
 FINISHED = ("completed", "failed")
+# Fold parts into results.parquet after this many new rows (at least; grows with the table
+# so that rewriting it stays a small fraction of the work) or this many seconds.
 _CONSOLIDATE_EVERY_S = 10.0
 _CONSOLIDATE_EVERY_N = 64
 
@@ -255,7 +257,8 @@ def sweep(
             since += 1
             if callback is not None:
                 callback(count, len(todo), row)
-            if since >= _CONSOLIDATE_EVERY_N or time.perf_counter() - last > _CONSOLIDATE_EVERY_S:
+            every = max(_CONSOLIDATE_EVERY_N, (n_skipped + count) // 8)
+            if since >= every or time.perf_counter() - last > _CONSOLIDATE_EVERY_S:
                 store.consolidate()
                 since, last = 0, time.perf_counter()
     finally:

@@ -245,8 +245,20 @@ def run_pool(
                 inflight.clear()
                 pool.shutdown(wait=True, cancel_futures=True)
                 pool = _pool(workers, preload)
+    except BaseException:  # Ctrl-C, or the consumer stopped: stop the runs in flight now
+        _terminate(pool)
+        raise
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Kill a pool's worker processes (SIGKILL: a run may be deep in C code); redone on resume."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            proc.kill()
+        except (OSError, ValueError, AttributeError):
+            pass
 
 
 def run_dask(
