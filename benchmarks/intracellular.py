@@ -215,6 +215,147 @@ def baseline_c(p: dict, y0: np.ndarray, cells: np.ndarray, n_macro: int):
     return (np.array(out), time.perf_counter() - t0, t_setup), None
 
 
+def numba_per_cell(p: dict, y0: np.ndarray, ref: np.ndarray, n_macro: int) -> dict:
+    """(d) A compiled per-cell RODAS4 (numba) on the same workload, if numba is installed.
+
+    Same tableau, controller and warm restarts as the numpy kernel, but one cell at a time
+    in compiled code with a hand-written Li-Rinzel RHS/Jacobian. Reports import and compile
+    time so the dependency can be judged.
+    """
+    t_imp = time.perf_counter()
+    try:
+        import numba as nb
+    except ImportError:
+        return {"skipped": "numba not installed"}
+    t_imp = time.perf_counter() - t_imp
+    from biohybrid.intracellular.rosenbrock import RODAS4
+
+    A, C = np.array(RODAS4.a), np.array(RODAS4.c)
+
+    @nb.njit
+    def _f(ca, h, ip3, P, out):
+        c0, c1, v1, v2, v3, k3, d1, d2, d3, d5, a2 = P
+        m = ip3 / (ip3 + d1)
+        n = ca / (ca + d5)
+        mnh = m * n * h
+        g = c0 - (1.0 + c1) * ca
+        out[0] = (v1 * mnh * mnh * mnh + v2) * g - v3 * ca * ca / (k3 * k3 + ca * ca)
+        q2 = d2 * (ip3 + d1) / (ip3 + d3)
+        out[1] = a2 * (q2 * (1.0 - h) - ca * h)
+
+    @nb.njit
+    def _jac(ca, h, ip3, P, J):
+        c0, c1, v1, v2, v3, k3, d1, d2, d3, d5, a2 = P
+        m = ip3 / (ip3 + d1)
+        m3 = m * m * m
+        n = ca / (ca + d5)
+        dn = d5 / ((ca + d5) ** 2)
+        g = c0 - (1.0 + c1) * ca
+        J[0, 0] = (
+            v1 * m3 * h**3 * (3 * n * n * dn * g - (1 + c1) * n**3)
+            - v2 * (1 + c1)
+            - v3 * 2 * ca * k3 * k3 / (k3 * k3 + ca * ca) ** 2
+        )
+        J[0, 1] = 3 * v1 * m3 * n**3 * h * h * g
+        q2 = d2 * (ip3 + d1) / (ip3 + d3)
+        J[1, 0] = -a2 * h
+        J[1, 1] = -a2 * (q2 + ca)
+
+    @nb.njit
+    def solve(y, hh, ip3, P, t0, t1, rtol, atol, A, C, M):
+        n = y.shape[0]
+        K = np.empty((6, 2))
+        F = np.empty(2)
+        Ys = np.empty(2)
+        J = np.empty((2, 2))
+        ynew = np.empty(2)
+        steps = 0
+        for c in range(n):
+            t = t0
+            h = hh[c]
+            if not h > 0:
+                h = 1e-3
+            hprev = h
+            ep = 1.0
+            nst = 0
+            while t < t1:
+                last = (t1 - t) <= 1.01 * h
+                hs = t1 - t if last else h
+                _jac(y[c, 0], y[c, 1], ip3[c], P, J)
+                gh = 1.0 / (0.25 * hs)
+                a = gh - J[0, 0]
+                b = -J[0, 1]
+                cc = -J[1, 0]
+                d = gh - J[1, 1]
+                rd = 1.0 / (a * d - b * cc)
+                i00 = d * rd
+                i01 = -b * rd
+                i10 = -cc * rd
+                i11 = a * rd
+                for i in range(6):
+                    Ys[0] = y[c, 0]
+                    Ys[1] = y[c, 1]
+                    for j in range(i):
+                        Ys[0] += A[i, j] * K[j, 0]
+                        Ys[1] += A[i, j] * K[j, 1]
+                    _f(Ys[0], Ys[1], ip3[c], P, F)
+                    r0 = F[0]
+                    r1 = F[1]
+                    for j in range(i):
+                        r0 += C[i, j] / hs * K[j, 0]
+                        r1 += C[i, j] / hs * K[j, 1]
+                    K[i, 0] = i00 * r0 + i01 * r1
+                    K[i, 1] = i10 * r0 + i11 * r1
+                ynew[0] = Ys[0] + K[5, 0]
+                ynew[1] = Ys[1] + K[5, 1]
+                e = 0.0
+                for q in range(2):
+                    sc = atol + rtol * max(abs(y[c, q]), abs(ynew[q]))
+                    e += (K[5, q] / sc) ** 2
+                err = np.sqrt(e / 2)
+                ec = max(err, 1e-10) ** 0.25
+                fac = 0.9 / ec
+                if err <= 1.0:
+                    if nst > 0:
+                        fac = min(fac, fac * (hs / hprev) * ep / ec)
+                    fac = min(6.0, max(0.2, fac))
+                    y[c, 0] = ynew[0]
+                    y[c, 1] = ynew[1]
+                    t = t1 if last else t + hs
+                    hprev = hs
+                    ep = max(ec, 0.1)
+                    nst += 1
+                    steps += 1
+                    hn = hs * fac
+                    h = max(hn, h) if last else hn
+                else:
+                    fac = min(1.0, max(0.2, fac))
+                    h = hs * fac
+            hh[c] = h
+        return steps
+
+    P = np.array([p[k] for k in ("c0", "c1", "v1", "v2", "v3", "k3", "d1", "d2", "d3", "d5", "a2")])
+    ip3 = p["ip3"]
+    t_c = time.perf_counter()
+    solve(y0[:2].copy(), np.full(2, np.nan), ip3[:2], P, 0.0, 0.5, RTOL, ATOL, A, C, A[0])
+    t_c = time.perf_counter() - t_c
+    y, hh = y0.copy(), np.full(y0.shape[0], np.nan)
+    t_a = time.perf_counter()
+    solve(y, hh, ip3, P, 0.0, T_END, RTOL, ATOL, A, C, A[0])
+    t_a = time.perf_counter() - t_a
+    err_a = float(np.abs(y - ref).max())
+    y, hh = y0.copy(), np.full(y0.shape[0], np.nan)
+    t_b = time.perf_counter()
+    for i in range(n_macro):
+        solve(y, hh, ip3, P, i * DT_MACRO, (i + 1) * DT_MACRO, RTOL, ATOL, A, C, A[0])
+    t_b = time.perf_counter() - t_b
+    return {
+        "import_seconds": round(t_imp, 2), "compile_seconds": round(t_c, 2),
+        "A_seconds": round(t_a, 3), "A_max_err": err_a,
+        "B_seconds": round(t_b, 3), "B_max_err": float(np.abs(y - ref).max()),
+    }  # fmt: skip
+
+
 def timed(fn, *args, repeat: int = 1):
     best, out = np.inf, None
     for _ in range(repeat):
@@ -334,6 +475,12 @@ def main() -> None:
                 "scaled_B_seconds": round(tc * scale, 1),
             }  # fmt: skip
             result["ratios"]["B_vs_c"] = round(tc * scale / tB, 1)
+    log("(d) numba per-cell RODAS4 ...")
+    result["d_numba_per_cell_rodas4"] = numba_per_cell(p, y0, ref, n_macro)
+    if "A_seconds" in result["d_numba_per_cell_rodas4"]:
+        d = result["d_numba_per_cell_rodas4"]
+        result["ratios"]["A_vs_numba"] = round(d["A_seconds"] / tA, 2)
+        result["ratios"]["B_vs_numba"] = round(d["B_seconds"] / tB, 2)
     log("peak memory, 1e5 cells ...")
     result["memory_1e5_cells"] = peak_memory(100_000)
     result["machine"] = {

@@ -6,7 +6,8 @@ external inputs it reads from the tissue layer (e.g. the local ATP concentration
 
 The right-hand side has the signature ``rhs(t, y, p, u) -> dydt`` where
 
-* ``t`` is the time (float, in the model's time unit),
+* ``t`` is the time in the model's time unit: an array of shape ``(N,)`` (each cell has its
+  own step size, so its own time; treat it like a per-cell parameter), or a float,
 * ``y`` is the state, shape ``(N, k)``, columns in :attr:`OdeSystem.species` order,
 * ``p`` maps parameter names to floats or per-cell arrays of shape ``(N,)``,
 * ``u`` is the input array, shape ``(N, m)``, columns in :attr:`OdeSystem.inputs` order,
