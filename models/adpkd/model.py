@@ -174,7 +174,8 @@ PARAMETERS = ParameterSet(
             "nM",
             "Free plasma tolvaptan during treatment",
             ge=0,
-            source="Shoaf et al. 2012 (Cmax ~0.4-1 µM total, ~98-99% protein bound)",
+            source="assumed: µM-range total plasma levels, >98% protein bound (tolvaptan label);"
+            " calibrated with a_0/a_v2r to TEMPO 3:4",
         ),
         "tolvaptan_start": Param(
             1000.0,
@@ -648,7 +649,7 @@ class AdpkdModel(HybridModel):
         rows = self.table.live_rows()
         img = np.zeros(self.nx * self.ny)
         img[a["site"][rows]] = np.where(a["cystic"][rows] > 0, a["lumen"][rows], 0.0)
-        fig = Figure(figsize=(10, 4))
+        fig = Figure(figsize=(10, 4), layout="constrained")
         ax1, ax2 = fig.subplots(1, 2)
         im = ax1.imshow(
             np.log10(img.reshape(self.ny, self.nx) + 1e-12), origin="lower", vmin=-9, cmap="magma"
