@@ -218,6 +218,10 @@ def test_a_different_sweep_in_the_same_folder_is_a_user_error(tmp_path):
     # resuming with another worker count is the same sweep
     df = sweep("demo", {"s_max": [0.1]}, workers=2, overrides=TINY, out=tmp_path / "a")
     assert df.attrs["sweep"]["n_skipped"] == 1
+    # ... and so is the same sweep typed differently (60 for 60.0, as from the command line)
+    typed = {**TINY, "t_end": 60, "nx": 12.0}
+    df = sweep("demo", {"s_max": [0.1]}, workers=1, overrides=typed, out=tmp_path / "a")
+    assert df.attrs["sweep"]["n_done_now"] == 0
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="not a sweep folder"):

@@ -185,18 +185,22 @@ def sweep(
     root = Path(out) if out is not None else _default_out(sc)
     store = SweepStore(root)
     base = sc.to_dict()
+    # The resolved params and run settings define the sweep; where they came from (file,
+    # overrides as typed) and the file's own seed do not.
     source = base.pop("source")
     base.pop("seed")
+    typed = base.pop("overrides")
     record = {
         "format": FORMAT_VERSION,
         "scenario": base,
         "design": d.to_dict(),
         "scenario_source": source,
+        "overrides": typed,
         "metrics": getattr(metrics, "__qualname__", "default") if metrics else "default",
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     store.open(record)
-    base["source"] = source
+    base.update(source=source, overrides=typed)
 
     runs = d.runs()
     done = store.done()

@@ -279,10 +279,9 @@ def make_design(
                 raise UserError(f"No values given for '{name}'.")
             if len(set(map(repr, vals))) != len(vals):
                 raise UserError(f"Repeated values for '{name}': {vals}. Use replicates instead.")
-            if all(isinstance(v, int | float) and not isinstance(v, bool) for v in vals) and any(
-                isinstance(v, float) for v in vals
-            ):
-                vals = [float(v) for v in vals]
+            numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in vals)
+            if numeric and (decls[name].kind is float or any(isinstance(v, float) for v in vals)):
+                vals = [float(v) for v in vals]  # 1 and 1.0 are the same design
             spec[name] = [_plain(v) for v in vals]
             columns.append(spec[name])
         rows = list(itertools.product(*columns))
