@@ -76,7 +76,7 @@ SYSTEM_PARAMETERS: dict[str, Param] = {
         "Maximal P2Y/PLCβ IP3 production (agonist-dependent term, ATP as agonist)",
         ge=0,
         source="O_β = 3.2 µM/s of De Pittà's G-ChI astrocyte as used by Stimberg et al. 2017"
-        " Front Neuroinform 11:12 (De Pittà 2009 eq. 4 form)",
+        " Front Neuroinform 11 (De Pittà 2009 eq. 4 form)",
     ),
     "k_atp": Param(
         2.0,

@@ -98,7 +98,7 @@ PARAMETERS = ParameterSet(
             "µm²/s",
             "Extracellular ATP diffusion coefficient",
             ge=0,
-            source=BENNETT05 + "; Stamatakis & Mantzaris 2006 Biophys J 91:2865",
+            source=BENNETT05 + "; Stamatakis & Mantzaris 2006 Biophys J 91",
         ),
         "atp_hydrolysis": Param(
             0.2,
