@@ -9,6 +9,10 @@
   folder, Parquet row) and ``T1 / T_loop``;
 * then the 1-worker sweep is started again on its folder: it must run nothing.
 
+``pool_busy_fraction_2w`` (time the 2 workers spent inside runs / (2 T2)) and
+``run_slowdown_2w_vs_1w`` (sum of run times with 2 workers / with 1) separate the pool's
+own losses from CPU contention with other processes on the machine.
+
 The first 2-worker sweep of the process is "cold": it starts the fork server, which
 imports the engine once (about 2 s); later pools reuse it ("warm"). Each measurement is
 repeated ``--repeat`` times; medians are reported with every repetition.
@@ -40,7 +44,7 @@ PARAMS = {"s_max": [0.1, 0.4, 0.7, 1.0]}
 REPLICATES = 4
 
 
-def _timed_sweep(out: Path, workers: int, overrides: dict) -> tuple[float, float, int]:
+def _timed_sweep(out: Path, workers: int, overrides: dict) -> tuple[float, float, int, float]:
     t0 = time.perf_counter()
     df = sweep(
         "demo",
@@ -54,7 +58,12 @@ def _timed_sweep(out: Path, workers: int, overrides: dict) -> tuple[float, float
     )
     wall = time.perf_counter() - t0
     assert (df["status"] == "completed").all(), df[["status", "error"]]
-    return wall, float(df["wall_time"].sum()), int(df.attrs["sweep"]["n_done_now"])
+    return (
+        wall,
+        float(df["wall_time"].sum()),
+        int(df.attrs["sweep"]["n_done_now"]),
+        float(df["task_time"].sum()),
+    )
 
 
 def _loop(overrides: dict) -> float:
@@ -134,16 +143,21 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
     biohybrid.run("demo", overrides=overrides, write=False)  # warm up this process
     t1s, t2s, loops, sums, overheads, resumes = [], [], [], [], [], []
+    busy, slowdown = [], []
     redone = 0
     for k in range(args.repeat):
         loops.append(_loop(overrides))
-        t1, s1, _ = _timed_sweep(tmp / f"w1-{k}", 1, overrides)
-        t2, _, _ = _timed_sweep(tmp / f"w2-{k}", 2, overrides)
+        t1, s1, _, _ = _timed_sweep(tmp / f"w1-{k}", 1, overrides)
+        t2, s2, _, task2 = _timed_sweep(tmp / f"w2-{k}", 2, overrides)
+        # how much of the 2 workers' time was spent in runs, and how much slower each run
+        # was than in the 1-worker sweep (CPU contention shows up here, not in the pool)
+        busy.append(task2 / (2 * t2))
+        slowdown.append(s2 / s1)
         t1s.append(t1)
         t2s.append(t2)
         sums.append(s1)
         overheads.append((t1 - s1) / n)
-        tr, _, done_now = _timed_sweep(tmp / f"w1-{k}", 1, overrides)
+        tr, _, done_now, _ = _timed_sweep(tmp / f"w1-{k}", 1, overrides)
         resumes.append(tr)
         redone += done_now
     eff = [a / (2 * b) for a, b in zip(t1s, t2s, strict=True)]
@@ -162,6 +176,8 @@ def main() -> None:
                 "parallel_efficiency_2w": round(med(eff), 3),
                 "parallel_efficiency_2w_cold": round(eff[0], 3),
                 "parallel_efficiency_2w_all": [round(e, 3) for e in eff],
+                "pool_busy_fraction_2w": round(med(busy), 3),
+                "run_slowdown_2w_vs_1w": round(med(slowdown), 3),
                 "run_wall_sum_s": round(med(sums), 3),
                 "overhead_per_run_s": round(med(overheads), 4),
                 "overhead_per_run_all_s": [round(o, 4) for o in overheads],
