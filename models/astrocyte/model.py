@@ -328,7 +328,7 @@ class AstrocyteModel(HybridModel):
             A = self.adjacency()[sites][:, sites]
             L = sp.diags(np.asarray(A.sum(axis=1)).ravel()) - A
             M = (sp.identity(rows.size, format="csc") + dt * self.params["k_gj"] * L).tocsc()
-            self._gj_lu = splu(M)
+            self._gj_lu = splu(M, permc_spec="MMD_AT_PLUS_A")  # symmetric: less fill
             self._gj_key, self._gj_rows = key, rows
         col = self.table.column("ip3")
         y = self.table.get(rows)
