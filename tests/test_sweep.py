@@ -19,6 +19,7 @@ from biohybrid.errors import UserError
 from biohybrid.sweep import indices, load_sweep, sweep
 from biohybrid.sweep.design import design_from_dict
 from biohybrid.sweep.execute import TIMING_COLUMNS
+from biohybrid.sweep.store import SweepStore
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -163,8 +164,11 @@ def test_resume_after_kill_redoes_no_finished_run(tmp_path, cli_env):
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            parts = list((out / "results").glob("part-*.parquet")) if out.exists() else []
-            if len(parts) >= 3:
+            try:  # rows in part files or already consolidated into results.parquet
+                n_done = len(SweepStore(out).done()) if (out / "sweep.json").exists() else 0
+            except (OSError, ValueError):  # a part folded away while listing
+                n_done = 0
+            if n_done >= 3:
                 break
             time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGKILL)
