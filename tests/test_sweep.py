@@ -308,3 +308,41 @@ def test_cli_sweep(tmp_path, cli_env):
         timeout=120,
     )
     assert bad.returncode == 2 and "NAME=v1,v2" in bad.stderr
+
+
+def test_lhs_and_morris_sweeps_end_to_end(tmp_path):
+    lhs = sweep(
+        "demo",
+        {"s_max": (0.1, 1.0), "nx": (8, 12)},
+        design="lhs",
+        n=3,
+        workers=1,
+        overrides={"ny": 8, "t_end": 30.0, "seed_radius": 1.5},
+        out=tmp_path / "lhs",
+    )
+    assert len(lhs) == 3 and (lhs["status"] == "completed").all()
+    assert lhs["s_max"].between(0.1, 1.0).all() and lhs["nx"].isin(range(8, 13)).all()
+    assert lhs["nx"].dtype.kind == "i"
+
+    def metrics(result):
+        p = result.scenario.params
+        return {"lin": 3.0 * p["s_max"] - 0.5 * p["k_up"]}
+
+    mor = sweep(
+        "demo",
+        {"s_max": (0.0, 2.0), "k_up": (0.0, 10.0)},
+        design="morris",
+        n=2,
+        workers=1,
+        overrides={**TINY, "t_end": 30.0},
+        out=tmp_path / "morris",
+        metrics=metrics,
+    )
+    assert len(mor) == 2 * 3
+    table = biohybrid.sensitivity(tmp_path / "morris", "lin")
+    # linear response: every elementary effect is a_i (hi_i - lo_i) (Morris 1991)
+    np.testing.assert_allclose(table["mu"], [6.0, -5.0], rtol=1e-9)
+    np.testing.assert_allclose(table["sigma"], [0.0, 0.0], atol=1e-9)
+    assert (tmp_path / "morris" / "figures" / "sensitivity.png").exists()
+    with pytest.raises(UserError, match="sobol or morris"):
+        biohybrid.sensitivity(lhs)
