@@ -212,4 +212,5 @@ def make_system(with_atp: bool = True) -> OdeSystem:
         initial={"ca": 0.05, "h": 0.8, "ip3": 0.1},
         inputs=("atp",) if with_atp else (),
         units={"ca": "µM", "h": "1", "ip3": "µM"},
+        autonomous=True,
     )

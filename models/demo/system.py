@@ -80,4 +80,5 @@ def make_system() -> OdeSystem:
         initial={"r": 0.0, "x": 0.0},
         inputs=("signal",),
         units={"r": "1", "x": "1"},
+        autonomous=True,
     )
