@@ -90,6 +90,7 @@ def _lagrange(
 
 def _extrapolated_rate(
     history: list[tuple[NDArray[np.float64], NDArray[np.float64]]],
+    latest: NDArray[np.float64],
     t0: float,
     t1: float,
     present: NDArray[np.bool_],
@@ -98,18 +99,18 @@ def _extrapolated_rate(
     """Mean over ``[t0, t1]`` of the slope polynomial through the history, per column.
 
     Args:
-        history: ``(t_mid, slope)`` per burst, oldest first; NaN slopes mark absent columns.
+        history: ``(t_mid, slope)`` per burst, oldest first; NaN slopes mark columns not
+            fitted over that whole burst.
+        latest: The latest burst's slope, shape ``(n,)`` (used where the history is short).
         t0: Start of the projection.
         t1: End of the projection.
-        present: Columns that existed at the start of the latest burst (others have only
-            the latest slope, which is used alone).
+        present: Columns fitted over the whole latest burst (others use ``latest`` alone).
         max_order: Optional per-column cap on the order, shape ``(n,)``.
 
     Returns:
-        The rate to project with, shape ``(n,)`` (0 where the latest slope is NaN).
+        The rate to project with, shape ``(n,)``.
     """
-    latest = np.nan_to_num(history[-1][1])
-    rate = latest.copy()
+    rate = np.asarray(latest, dtype=float).copy()
     for k in range(2, len(history) + 1):
         ts = [h[0] for h in history[-k:]]
         ss = [h[1] for h in history[-k:]]
@@ -246,13 +247,16 @@ class CoarseProjectiveIntegrator:
         value, slope, t_mid = fit_slopes(np.asarray(times[k:]), np.vstack(samples[k:]))
         if self.anchor == "last":
             value = np.where(np.isfinite(samples[-1]), samples[-1], value)
-        slope = np.where(np.isfinite(samples[-1]), slope, np.nan)
+        # only slopes fitted over the whole burst enter the history: a variable that
+        # appeared within the burst has a short, noisy slope at an irregular time
+        whole = np.all(np.isfinite(np.vstack(samples[k:])), axis=0)
+        slope = np.where(np.isfinite(samples[-1]), slope, 0.0)
         if self._history and self._history[-1][1].size != slope.size:
             self._history = []
-        history = [*self._history, (t_mid, slope)][-self.order :]
+        history = [*self._history, (t_mid, np.where(whole, slope, np.nan))][-self.order :]
         self._history = history
         cap = self.max_order() if callable(self.max_order) else self.max_order
-        rate = _extrapolated_rate(history, t, t + max(delta, 0.0), np.isfinite(samples[0]), cap)
+        rate = _extrapolated_rate(history, slope, t, t + max(delta, 0.0), whole, cap)
         x = value + rate * max(delta, 0.0)
         x = np.where(np.isfinite(samples[-1]), x, samples[-1])
         if self.log:

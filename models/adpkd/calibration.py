@@ -25,6 +25,7 @@ References:
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -97,7 +98,9 @@ def calibrate(
         del arms["pkd2"]
     jobs = [(params, s, run) for params in arms.values() for s in seeds]
     if workers > 1:
-        with ProcessPoolExecutor(workers) as ex:
+        # spawn, not fork: the parent may hold threads (BLAS, pytest plugins)
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx) as ex:
             results = list(ex.map(_job, jobs))
     else:
         results = [_job(j) for j in jobs]

@@ -55,13 +55,20 @@ UM3_PER_ML = 1e12
 _SPHERE = 1.0 / (6.0 * np.sqrt(np.pi))
 
 
-def competence(age: float, p: Mapping[str, Any]) -> float:
-    """Proliferative competence of the kidney at ``age`` (yr), 1 at birth → ``c_adult``."""
-    return float(p["c_adult"] + (1.0 - p["c_adult"]) * np.exp(-age / p["tau_dev"]))
+def competence(age: float | NDArray, p: Mapping[str, Any]) -> float | NDArray:
+    """Proliferative competence at ``age`` (yr; scalar or array), 1 at birth → ``c_adult``."""
+    c = p["c_adult"] + (1.0 - p["c_adult"]) * np.exp(-np.asarray(age, dtype=float) / p["tau_dev"])
+    return float(c) if np.ndim(c) == 0 else c
 
 
-def proliferation(erk: NDArray, age: float, p: Mapping[str, Any]) -> NDArray:
-    """Divisions per cell per year, shape ``(N,)``, from active ERK ``erk`` (shape ``(N,)``)."""
+def proliferation(erk: NDArray, age: float | NDArray, p: Mapping[str, Any]) -> NDArray:
+    """Divisions per cell per year, shape ``(N,)``, from active ERK ``erk``.
+
+    Args:
+        erk: Active ERK fraction, shape ``(N,)``.
+        age: Age, yr: a scalar or per cell, shape ``(N,)``.
+        p: Model parameters.
+    """
     return p["p_max"] * competence(age, p) * np.clip(erk, 0.0, None)
 
 

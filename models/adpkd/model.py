@@ -34,7 +34,12 @@ from biohybrid.errors import UserError
 from biohybrid.intracellular import OdeSystem
 from biohybrid.model import HybridModel
 from biohybrid.models.adpkd import cysts, genetics, organ
-from biohybrid.models.adpkd.signalling import SYSTEM_PARAMETERS, RelaxationStepper, make_system
+from biohybrid.models.adpkd.signalling import (
+    SYSTEM_PARAMETERS,
+    RelaxationStepper,
+    make_system,
+    quasi_steady_state,
+)
 from biohybrid.organ import Biomarker
 from biohybrid.params import Param, ParameterSet
 from biohybrid.projective import CoarseProjectiveIntegrator
@@ -126,7 +131,7 @@ PARAMETERS = ParameterSet(
             source=_CAL + "; Yamaguchi et al. 2004 JBC (cAMP-ERK mitogenesis)",
         ),
         "c_adult": Param(
-            0.0325,
+            0.031,
             "1",
             "Adult proliferative competence relative to birth",
             gt=0,
@@ -134,7 +139,7 @@ PARAMETERS = ParameterSet(
             source="Piontek et al. 2007 Nat Med 13:1490 (developmental switch)",
         ),
         "tau_dev": Param(
-            5.58,
+            5.57,
             "yr",
             "Time constant of the decline of proliferative competence",
             gt=0,
@@ -465,17 +470,18 @@ class AdpkdModel(HybridModel):
         return none, none
 
     # ------------------------------------------------------------------ genetics helpers
-    def _hits(self, rows: NDArray[np.int64], dt: float) -> None:
+    def _hits(self, rows: NDArray[np.int64], dt: float, scale: float = 1.0) -> None:
         p, a = self.params, self.table.attrs
         if rows.size == 0:
             return
         u = p["u_hit_pkd2"] if p["germline"] == "pkd2" else p["u_hit_pkd1"]
-        hazard = genetics.second_hit_hazard(a["prolif"][rows], u, p["n_cells_unit"])
+        hazard = scale * genetics.second_hit_hazard(a["prolif"][rows], u, p["n_cells_unit"])
         hit = rows[genetics.draw_hits(self.rng, hazard, dt)]
         gene = a[_GENE[p["germline"]]]
         gene[hit] = np.maximum(gene[hit] - 0.5, 0.0)
 
-    def _switch(self, rows: NDArray[np.int64]) -> None:
+    def _switch(self, rows: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Turn units below the polycystin threshold cystic; returns the new cystic rows."""
         p, a = self.params, self.table.attrs
         pc = genetics.functional_polycystin(a["pc1"][rows], a["pc2"][rows], a["expr"][rows])
         new = rows[(pc < p["pc_threshold"]) & (a["cystic"][rows] == 0)]
@@ -485,6 +491,33 @@ class AdpkdModel(HybridModel):
             a["lining"][new] = p["lining0"]
             a["lumen"][new] = v0
             a["floor"][new] = v0
+        return new
+
+    def _lift_new_cysts(self, new: NDArray[np.int64], delta: float) -> None:
+        """Lift units that turned cystic during a projection of length ``delta``.
+
+        Their hits fell at uniformly distributed times within the interval (constant
+        hazard), so each is given its signalling quasi-steady state at the local fields and
+        the wall growth since its hit: ``lining0 · exp((p − d) · age_of_cyst)``.
+        """
+        if new.size == 0 or delta <= 0:
+            return
+        p, a = self.params, self.table.attrs
+        assert self.tissue is not None
+        sites = a["site"][new]
+        pc = genetics.functional_polycystin(a["pc1"][new], a["pc2"][new], a["expr"][new])
+        y = quasi_steady_state(
+            pc,
+            self.tissue.sample("avp", sites),
+            self.tissue.sample("tolvaptan", sites),
+            self.tissue.sample("mitogen", sites),
+            p,
+        )
+        self.table.set_rows(new, y)
+        since = self.rng.random(new.size) * delta
+        prolif = cysts.proliferation(y[:, 3], self.t + delta - 0.5 * since, p)
+        a["lining"][new] = p["lining0"] * np.exp((prolif - p["apoptosis"]) * since)
+        a["lumen"][new] = cysts.wall_volume_ml(a["lining"][new], p["a_cell"])  # full
 
     def _constrain(self, rows: NDArray[np.int64]) -> None:
         a = self.table.attrs
@@ -541,8 +574,16 @@ class AdpkdModel(HybridModel):
         a["lumen"][cr] = np.where(full, np.inf, lumen)
         # second hits over the projection interval at the burst's last hazard (exact law
         # for a constant hazard), then the phenotype switch and the wall bound
-        self._hits(rows[~cystic], delta)
-        self._switch(rows)
+        # hazard ∝ proliferation ∝ competence: use its mean over the projected interval
+        p = self.params
+        t_b = self.t
+        c_b = cysts.competence(t_b, p)
+        tau = p["tau_dev"]
+        mean_c = p["c_adult"] + (1 - p["c_adult"]) * tau / max(delta, 1e-12) * (
+            np.exp(-t_b / tau) - np.exp(-(t_b + delta) / tau)
+        )
+        self._hits(rows[~cystic], delta, scale=mean_c / c_b if delta > 0 else 1.0)
+        self._lift_new_cysts(self._switch(rows), delta)
         self._constrain(rows)
 
     def step(self) -> None:
