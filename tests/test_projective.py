@@ -113,3 +113,27 @@ def test_bad_settings_raise_user_error() -> None:
         CoarseProjectiveIntegrator(lambda: 0.0, lambda: np.zeros(1), lambda x, d: None, n_burst=0)
     with pytest.raises(UserError):
         CoarseProjectiveIntegrator(lambda: 0.0, lambda: np.zeros(1), lambda x, d: None, order=4)
+
+
+def test_variable_appearing_late_in_a_burst_does_not_enter_the_slope_history() -> None:
+    """A column present only at the end of a burst (one sample: no slope) must not enter
+    the order-3 slope polynomial as a zero slope (x' = 0.5 x, exact)."""
+    state = {"t": 0.0, "x": np.nan}
+
+    def micro(state: dict = state) -> float:
+        state["t"] += 0.05
+        if state["t"] >= 1.0 - 1e-9:  # appears at the last sample of the start-up burst
+            x = state["x"]
+            state["x"] = np.exp(0.5 * (state["t"] - 1.0)) if np.isnan(x) else x * np.exp(0.025)
+        return state["t"]
+
+    def lift(x: np.ndarray, d: float, state: dict = state) -> None:
+        state["x"], state["t"] = float(x[0]), state["t"] + d
+
+    integ = CoarseProjectiveIntegrator(
+        micro, lambda state=state: np.array([state["x"]]), lift, n_burst=4, log=True, order=3
+    )
+    integ.step(0.0, 0.0, n_burst=20)
+    for _ in range(6):
+        integ.step(state["t"], 0.8)
+    assert state["x"] == pytest.approx(np.exp(0.5 * (state["t"] - 1.0)), rel=1e-6)
