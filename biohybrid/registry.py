@@ -48,6 +48,14 @@ def get_model(name: str) -> type[HybridModel]:
     Raises:
         UserError: If no model has that name, listing the known models.
     """
+    # Fast path: a bundled package named after the model (no scan of every model and plugin).
+    try:
+        module = importlib.import_module(f"biohybrid.models.{name.replace('-', '_')}")
+    except ImportError:
+        module = None
+    model = getattr(module, "MODEL", None)
+    if model is not None and model.name == name:
+        return model
     models = available_models()
     if name not in models:
         raise UserError(

@@ -78,12 +78,17 @@ class _TerminatedError(Exception):
 
 
 def _versions() -> dict[str, str]:
+    """Versions of Python and the scientific stack, from the imported modules (fast)."""
     out = {"python": platform.python_version()}
     for pkg in _PACKAGES:
-        try:
-            out[pkg] = importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
+        module = sys.modules.get(pkg)
+        version = getattr(module, "__version__", None) if module is not None else None
+        if version is None:
+            try:
+                version = importlib.metadata.version(pkg)
+            except importlib.metadata.PackageNotFoundError:
+                version = "not installed"
+        out[pkg] = str(version)
     return out
 
 
