@@ -37,7 +37,6 @@ from biohybrid.scenario import Scenario, load_scenario
 from biohybrid.viz.frames import FrameRecorder
 from biohybrid.viz.outputs import write_run_figures
 
-STATUSES = ("running", "completed", "interrupted", "failed")
 _PACKAGES = ("biohybrid", "mesa", "fipy", "numpy", "scipy", "pandas", "matplotlib", "pydantic")
 
 
@@ -179,7 +178,7 @@ def run(
         "counters": {},
     }
 
-    def flush(final: bool = False) -> None:
+    def flush() -> None:
         if run_dir is None:
             return
         write_biomarkers_csv(run_dir / "biomarkers.csv", model.recorder.frame())
@@ -246,7 +245,7 @@ def run(
                 write_run_figures(model, run_dir, frames)  # viz: snapshots.png, animation.gif
             except Exception as exc:  # figures are secondary; record, don't lose the run
                 manifest["figure_error"] = f"{type(exc).__name__}: {exc}"
-        flush(final=True)
+        flush()
     return RunResult(
         status=status,
         message=message,
