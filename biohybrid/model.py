@@ -48,6 +48,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from biohybrid.cells.agent import BioCell
 from biohybrid.errors import UserError
+from biohybrid.geometry import Lattice
 from biohybrid.intracellular import OdeSystem, StateTable, Stepper
 from biohybrid.organ import Biomarker, BiomarkerRecorder
 from biohybrid.params import Param, ParameterSet
@@ -140,6 +141,7 @@ class HybridModel(mesa.Model):
         self.tick = 0
         self.t = 0.0
         self.nx, self.ny, self.dx = self.run["nx"], self.run["ny"], self.run["dx"]
+        self.lattice = Lattice((self.nx, self.ny), self.dx)
         self.system: OdeSystem = self.build_system()
         self.table = StateTable(self.system.species, capacity=self.nx * self.ny)
         grid_cls = (

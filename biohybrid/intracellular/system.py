@@ -20,11 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from biohybrid.intracellular.species import SpeciesIndex
 from biohybrid.params import ParameterSet
 
 Rhs = Callable[..., NDArray[np.float64]]
@@ -61,6 +63,16 @@ class OdeSystem:
         missing = set(self.species) - set(self.initial)
         if missing:
             raise ValueError(f"system {self.name!r}: no initial value for {sorted(missing)}")
+
+    @cached_property
+    def index(self) -> SpeciesIndex:
+        """Names of the state columns: ``system.index(y)["ca"]`` is the ``ca`` column."""
+        return SpeciesIndex(self.species, what=f"species of system {self.name!r}")
+
+    @cached_property
+    def input_index(self) -> SpeciesIndex:
+        """Names of the input columns: ``system.input_index(u)["atp"]``."""
+        return SpeciesIndex(self.inputs, what=f"inputs of system {self.name!r}")
 
     @property
     def k(self) -> int:
