@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
 
@@ -36,6 +36,11 @@ class Param:
         kind: The Python type: ``float``, ``int``, ``bool`` or ``str``.
         choices: For ``str`` parameters, the allowed values.
         source: Citation for the default value, if it comes from a paper.
+        optional: ``None`` is a valid value (meaning "derived from other settings").
+
+    ``kind`` may also be ``list`` (a list of numbers, e.g. a shape) or ``dict`` (a number, or
+    a table of positive numbers by name, e.g. a per-species tolerance); the bounds then apply
+    to each number.
     """
 
     default: Any
@@ -48,6 +53,7 @@ class Param:
     kind: type = float
     choices: tuple[str, ...] | None = None
     source: str = ""
+    optional: bool = False
 
     def range_text(self) -> str:
         """Describe the valid range, e.g. ``">= 0"`` or ``"one of: pkd1, pkd2"``."""
@@ -62,7 +68,14 @@ class Param:
             parts.append(f"< {self.lt:g}")
         if self.le is not None:
             parts.append(f"<= {self.le:g}")
-        kind = {float: "a number", int: "an integer", bool: "true/false", str: "text"}[self.kind]
+        kind = {
+            float: "a number",
+            int: "an integer",
+            bool: "true/false",
+            str: "text",
+            list: "a list of numbers",
+            dict: "a number or a table of numbers",
+        }[self.kind]
         return kind + (" " + " and ".join(parts) if parts else "")
 
 
@@ -92,12 +105,19 @@ class ParameterSet(Mapping[str, Param]):
                 from typing import Literal
 
                 annotation = Literal[p.choices]  # type: ignore[valid-type]
+            bounds = {"ge": p.ge, "le": p.le, "gt": p.gt, "lt": p.lt}
+            number = Annotated[pydantic.StrictFloat | pydantic.StrictInt, pydantic.Field(**bounds)]
             if p.kind is float:
                 annotation = pydantic.StrictFloat | pydantic.StrictInt
-            fields[name] = (
-                annotation,
-                pydantic.Field(default=p.default, ge=p.ge, le=p.le, gt=p.gt, lt=p.lt),
-            )
+            elif p.kind is list:
+                annotation = list[number]
+                bounds = {}
+            elif p.kind is dict:
+                annotation = number | dict[str, number]
+                bounds = {}
+            if p.optional:
+                annotation = annotation | None
+            fields[name] = (annotation, pydantic.Field(default=p.default, **bounds))
         model = pydantic.create_model(
             "Params",
             __config__=pydantic.ConfigDict(extra="forbid", allow_inf_nan=False, strict=False),
@@ -154,7 +174,7 @@ class ParameterSet(Mapping[str, Param]):
             ) from None
         out = model.model_dump()
         for name, p in self.params.items():
-            if p.kind is float:
+            if p.kind is float and out[name] is not None:
                 out[name] = float(out[name])
         return out
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from biohybrid.errors import UserError, did_you_mean, list_choices
 from biohybrid.registry import find_scenario, get_model
+from biohybrid.settings import resolve_params, resolve_run, split_settings
 
 TOP_LEVEL_KEYS = ("name", "description", "model", "seed", "run", "params")
 
@@ -155,34 +156,21 @@ def load_scenario(
     Raises:
         UserError: On any invalid input, naming the problem and the valid choices.
     """
-    from biohybrid.model import run_parameter_set
-
     path = find_scenario(str(scenario))
     data = read_scenario_file(path)
     model_cls = get_model(data["model"])
-    run_set = run_parameter_set(model_cls)
-    param_set = model_cls.parameters
     run_values = dict(data.get("run", {}))
     param_values = dict(data.get("params", {}))
     where = f"scenario file '{path.name}'"
     # Validate the file on its own first, so errors point at the file.
-    run_set.resolve(run_values, where=f"[run] of {where}")
-    param_set.resolve(param_values, where=f"[params] of {where}")
+    resolve_run(model_cls, run_values, where=f"[run] of {where}")
+    resolve_params(model_cls, param_values, where=f"[params] of {where}")
     overrides = dict(overrides or {})
-    for name, value in overrides.items():
-        if name in run_set:
-            run_values[name] = value
-        elif name in param_set:
-            param_values[name] = value
-        else:
-            valid = list(param_set) + list(run_set)
-            raise UserError(
-                f"Unknown parameter '{name}' in --set for model '{model_cls.name}'."
-                f"{did_you_mean(name, valid)} Model parameters: {list_choices(param_set)}."
-                f" Run settings: {list_choices(run_set)}."
-            )
-    run = run_set.resolve(run_values, where="--set" if overrides else where)
-    params = param_set.resolve(param_values, where="--set" if overrides else where)
+    over_run, over_params = split_settings(model_cls, overrides, where="--set")
+    run_values = {**_flatten_run(model_cls, run_values), **over_run}
+    param_values = {**param_values, **over_params}
+    run = resolve_run(model_cls, run_values, where="--set" if overrides else where)
+    params = resolve_params(model_cls, param_values, where="--set" if overrides else where)
     if seed is None:
         seed = int(data.get("seed", 0))
     if seed < 0:
@@ -197,3 +185,15 @@ def load_scenario(
         source=str(path),
         overrides=overrides,
     )
+
+
+def _flatten_run(model_cls: type, run_values: dict[str, Any]) -> dict[str, Any]:
+    """``[run.<population>]`` sub-tables as qualified names, so ``--set`` can override them."""
+    pops = {p.name for p in model_cls.populations}
+    out: dict[str, Any] = {}
+    for key, value in run_values.items():
+        if key in pops and isinstance(value, dict):
+            out.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            out[key] = value
+    return out

@@ -20,11 +20,12 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from biohybrid.intracellular import OdeSystem
+from biohybrid.intracellular import Named, OdeSystem
 from biohybrid.model import HybridModel
 from biohybrid.models.demo.system import SYSTEM_PARAMETERS, make_system
 from biohybrid.organ import Biomarker
 from biohybrid.params import Param, ParameterSet
+from biohybrid.populations import Cells
 from biohybrid.tissue import FieldSpec
 
 PARAMETERS = ParameterSet(
@@ -69,7 +70,7 @@ class DemoModel(HybridModel):
         Biomarker("signal_total", "µM·µm²", "Integral of the signal field"),
     )
 
-    def build_system(self) -> OdeSystem:
+    def build_system(self, population: str) -> OdeSystem:
         """The receptor-response system."""
         return make_system()
 
@@ -87,29 +88,28 @@ class DemoModel(HybridModel):
 
     def setup(self) -> None:
         """A disc of cells in the middle of the grid, with random initial responses."""
-        cx, cy = (self.nx - 1) / 2, (self.ny - 1) / 2
-        radius = self.params["seed_radius"]
-        for j in range(self.ny):
-            for i in range(self.nx):
-                if (i - cx) ** 2 + (j - cy) ** 2 <= radius**2:
-                    x0 = self.rng.uniform(0.0, 0.2)
-                    self.add_cell(self.site_of((i, j)), state=[0.0, x0])
+        lattice = self.lattice
+        centre = (np.asarray(lattice.shape) - 1) / 2
+        coords = lattice.coordinates(np.arange(lattice.n_sites))
+        inside = ((coords - centre) ** 2).sum(axis=1) <= self.params["seed_radius"] ** 2
+        for site in np.flatnonzero(inside):
+            self.add_cell(int(site), state={"x": self.rng.uniform(0.0, 0.2)})
 
     def cell_outputs(
-        self, rows: NDArray[np.int64], y: NDArray[np.float64]
+        self, cells: Cells, rows: NDArray[np.int64], y: Named
     ) -> Mapping[str, tuple[NDArray, NDArray]]:
         """Secretion rises with the response; uptake is constant per cell."""
         p = self.params
-        secretion = p["s_basal"] + p["s_max"] * np.clip(y[:, 1], 0.0, None)
+        secretion = p["s_basal"] + p["s_max"] * np.clip(y["x"], 0.0, None)
         uptake = np.full(rows.size, p["k_up"])
         return {"signal": (secretion, uptake)}
 
     def behaviour(
-        self, rows: NDArray[np.int64], y: NDArray[np.float64], dt: float
+        self, cells: Cells, rows: NDArray[np.int64], y: Named, dt: float
     ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
         """Poisson division at ``div_rate * x`` and death at ``death_rate`` over ``dt``."""
         p = self.params
-        x = np.clip(y[:, 1], 0.0, None)
+        x = np.clip(y["x"], 0.0, None)
         p_div = 1.0 - np.exp(-p["div_rate"] * x * dt)
         p_die = 1.0 - np.exp(-p["death_rate"] * dt)
         draws = self.rng.random((2, rows.size))
@@ -122,7 +122,7 @@ class DemoModel(HybridModel):
         assert self.tissue is not None
         return {
             "n_cells": float(n),
-            "coverage": n / (self.nx * self.ny),
+            "coverage": n / self.lattice.n_sites,
             "mean_response": float(x.mean()) if n else 0.0,
             "activated_fraction": float((x > self.params["x_on"]).mean()) if n else 0.0,
             "signal_total": self.tissue.total("signal"),
