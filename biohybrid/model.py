@@ -250,7 +250,9 @@ class HybridModel(mesa.Model):
             fields = list(self.build_fields())
         except ValueError as exc:  # invalid field declaration from user parameters
             raise UserError(f"Invalid field settings for model '{self.name}': {exc}.") from None
-        self.tissue: TissueLayer | None = TissueLayer(self.nx, self.ny, self.dx, fields) if fields else None
+        self.tissue: TissueLayer | None = (
+            TissueLayer(self.nx, self.ny, self.dx, fields) if fields else None
+        )
 
     def _build_couplings(self) -> None:
         self.couplings: dict[str, Coupling] = {}
@@ -438,9 +440,7 @@ class HybridModel(mesa.Model):
         """
         if name is None:
             if len(self.cells) != 1:
-                raise UserError(
-                    f"model '{self.name}' has populations {list(self.cells)}: name one"
-                )
+                raise UserError(f"model '{self.name}' has populations {list(self.cells)}: name one")
             return next(iter(self.cells.values()))
         try:
             return self.cells[name]
@@ -759,6 +759,7 @@ class HybridModel(mesa.Model):
         for cells in self.cells.values():
             prefix = "ode_" if single else f"{cells.name}.ode_"
             out.update({f"{prefix}{k}": int(v) for k, v in cells.stepper.counters.items()})
+        out.update(getattr(self.driver, "counters", {}))
         out["cells_alive"] = sum(c.n for c in self.cells.values())
         return out
 

@@ -31,18 +31,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from biohybrid.errors import UserError
-from biohybrid.intracellular import OdeSystem
+from biohybrid.intracellular import Named, OdeSystem
 from biohybrid.model import HybridModel
 from biohybrid.models.adpkd import cysts, genetics, organ
 from biohybrid.models.adpkd.signalling import (
     SYSTEM_PARAMETERS,
-    RelaxationStepper,
     make_system,
     quasi_steady_state,
 )
 from biohybrid.organ import Biomarker
 from biohybrid.params import Param, ParameterSet
-from biohybrid.projective import CoarseProjectiveIntegrator
+from biohybrid.populations import Cells
+from biohybrid.projective import ProjectiveDriver
 from biohybrid.tissue import FieldSpec
 
 _CRISP = "Grantham et al. 2006 NEJM 354:2122 (CRISP)"
@@ -311,43 +311,44 @@ class AdpkdModel(HybridModel):
         Biomarker("mitogen_mean", "a.u.", "Mean paracrine mitogen"),
     )
 
-    def __init__(
-        self,
-        params: Mapping[str, Any] | None = None,
-        run: Mapping[str, Any] | None = None,
-        seed: int = 0,
-    ) -> None:
-        self._prev_tkv: float | None = None
-        super().__init__(params=params, run=run, seed=seed)
-        p, sched = self.params, self.schedule
+    def prepare(self) -> None:
+        """Check the growth window; the previous TKV starts unknown."""
+        p = self.params
         if p["window_end"] <= p["window_start"]:
             raise UserError(
                 f"window_end ({p['window_end']:g}) must be greater than window_start"
                 f" ({p['window_start']:g})"
             )
-        if p["integrator"] == "implicit-euler":
-            self.stepper = RelaxationStepper(self.system, self.run["rtol"], self.run["atol"])
-        self._projector: CoarseProjectiveIntegrator | None = None
-        if p["projective"]:
-            if not sched.n_ode == sched.n_field == sched.n_behaviour == 1:
-                raise UserError(
-                    "projective integration needs dt_ode = dt_field = dt_behaviour (the micro"
-                    f" step); got {self.run['dt_ode']:g}, {self.run['dt_field']:g},"
-                    f" {self.run['dt_behaviour']:g}. Set them equal or set projective=false."
-                )
-            self._projector = CoarseProjectiveIntegrator(
-                micro_step=self._micro_step,
-                restrict=self._restrict,
-                lift=self._lift,
-                n_burst=p["burst_steps"],
-                log=True,
-                order=p["projective_order"],
-                max_order=self._max_order,
+        self._prev_tkv: float | None = None
+        self._n_cysts = 0
+
+    def stepper_method(self, cells: Cells) -> str | None:
+        """The model's backward-Euler relaxation unless ``integrator = "engine"``."""
+        return "implicit-euler" if self.params["integrator"] == "implicit-euler" else None
+
+    def build_driver(self) -> ProjectiveDriver | None:
+        """Bursts and coarse projections of walls and lumens (``projective = true``)."""
+        p, run = self.params, self.run
+        if not p["projective"]:
+            return None
+        if not run["dt_ode"] == run["dt_field"] == run["dt_behaviour"]:
+            raise UserError(
+                "projective integration needs dt_ode = dt_field = dt_behaviour (the micro"
+                f" step); got {run['dt_ode']:g}, {run['dt_field']:g},"
+                f" {run['dt_behaviour']:g}. Set them equal or set projective=false."
             )
-        self.counters.update(projective_bursts=0, projected_steps=0)
+        return ProjectiveDriver(
+            restrict=self._restrict,
+            lift=self._lift,
+            n_burst=p["burst_steps"],
+            log=True,
+            order=p["projective_order"],
+            max_order=self._max_order,
+            on_burst=self._start_burst,
+        )
 
     # ------------------------------------------------------------------ contract
-    def build_system(self) -> OdeSystem:
+    def build_system(self, population: str) -> OdeSystem:
         """The per-unit Ca²⁺-cAMP-PKA-ERK system."""
         return make_system()
 
@@ -393,7 +394,7 @@ class AdpkdModel(HybridModel):
             ("prolif", 0.0),
         ):
             table.add_attr(name, fill)
-        n = self.nx * self.ny
+        n = self.lattice.n_sites
         pc1, pc2 = genetics.germline_dosage(p["germline"])
         expr = genetics.expression_factor(self.rng, n, p["pc_cv"])
         y0 = self.system.initial_state()
@@ -407,7 +408,7 @@ class AdpkdModel(HybridModel):
         self._switch(rows)
         self._constrain(rows)
 
-    def cell_params(self, rows: NDArray[np.int64]) -> Mapping[str, Any]:
+    def cell_params(self, cells: Cells, rows: NDArray[np.int64]) -> Mapping[str, Any]:
         """Model parameters plus each unit's functional polycystin ``pc``."""
         a = self.table.attrs
         pc = genetics.functional_polycystin(a["pc1"][rows], a["pc2"][rows], a["expr"][rows])
@@ -418,7 +419,7 @@ class AdpkdModel(HybridModel):
         return p["tolvaptan_nm"] if age >= p["tolvaptan_start"] else 0.0
 
     def cell_outputs(
-        self, rows: NDArray[np.int64], y: NDArray[np.float64]
+        self, cells: Cells, rows: NDArray[np.int64], y: Named
     ) -> Mapping[str, tuple[NDArray, NDArray]]:
         """Capillary delivery of AVP/tolvaptan; mitogen secretion by cystic units.
 
@@ -435,11 +436,11 @@ class AdpkdModel(HybridModel):
         avp = np.full(rows.size, kex * p["avp_plasma"] * area)
         tol = np.full(rows.size, kex * self._drug(self.t) * area)
         cystic = self.table.attrs["cystic"][rows] > 0
-        mit = np.where(cystic, p["s_mitogen"] * np.clip(y[:, 2], 0.0, None), 0.0)
+        mit = np.where(cystic, p["s_mitogen"] * np.clip(y["pka"], 0.0, None), 0.0)
         return {"avp": (avp, uptake), "tolvaptan": (tol, uptake), "mitogen": (mit, None)}
 
     def behaviour(
-        self, rows: NDArray[np.int64], y: NDArray[np.float64], dt: float
+        self, cells: Cells, rows: NDArray[np.int64], y: Named, dt: float
     ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
         """Grow walls and lumens of cystic units, draw second hits, switch phenotypes.
 
@@ -449,7 +450,7 @@ class AdpkdModel(HybridModel):
         p, a = self.params, self.table.attrs
         # competence at the middle of the step: the exponential wall update is then second
         # order in dt for the age-dependent proliferation
-        prolif = cysts.proliferation(y[:, 3], self.t - 0.5 * dt, p)
+        prolif = cysts.proliferation(y["erk"], self.t - 0.5 * dt, p)
         a["prolif"][rows] = prolif
         cystic = a["cystic"][rows] > 0
         cr = rows[cystic]
@@ -458,7 +459,7 @@ class AdpkdModel(HybridModel):
                 a["lining"][cr],
                 a["lumen"][cr],
                 prolif[cystic],
-                cysts.fluid_secretion(y[cystic, 2], p),
+                cysts.fluid_secretion(y["pka"][cystic], p),
                 dt,
                 p,
             )
@@ -515,7 +516,8 @@ class AdpkdModel(HybridModel):
         )
         self.table.set_rows(new, y)
         since = self.rng.random(new.size) * delta
-        prolif = cysts.proliferation(y[:, 3], self.t + delta - 0.5 * since, p)
+        erk = self.system.index(y)["erk"]
+        prolif = cysts.proliferation(erk, self.t + delta - 0.5 * since, p)
         a["lining"][new] = p["lining0"] * np.exp((prolif - p["apoptosis"]) * since)
         a["lumen"][new] = cysts.wall_volume_ml(a["lining"][new], p["a_cell"])  # full
 
@@ -530,9 +532,9 @@ class AdpkdModel(HybridModel):
         self._n_cysts, self._cyst_volumes = n, v_k
 
     # ------------------------------------------------------------------ projective driver
-    def _micro_step(self) -> float:
-        super().step()
-        return self.t
+    def _start_burst(self) -> None:
+        """Fix the units whose walls and lumens are the coarse variables of this burst."""
+        self._burst_rows = self.table.live_rows()
 
     def _restrict(self) -> NDArray[np.float64]:
         a = self.table.attrs
@@ -586,44 +588,13 @@ class AdpkdModel(HybridModel):
         self._lift_new_cysts(self._switch(rows), delta)
         self._constrain(rows)
 
-    def step(self) -> None:
-        """One output interval: a burst of micro steps, then a coarse projection.
-
-        The first interval is simulated in full (start-up of the second-order projection).
-        Falls back to one engine tick when projective integration is off or the output
-        interval is too short to gain anything.
-        """
-        sched = self.schedule
-        proj = self._projector
-        n_b = self.params["burst_steps"]
-        if proj is None or sched.n_output <= n_b + 1 or self.tick % sched.n_output:
-            super().step()
-            return
-        if self.tick >= sched.n_ticks:
-            self.running = False
-            return
-        self._burst_rows = self.table.live_rows()
-        if self.tick == 0:  # start-up: simulate the first interval, keep its slopes
-            n_b = sched.n_output
-        n_proj = sched.n_output - n_b
-        proj.step(self.t, n_proj * sched.base, n_burst=n_b)
-        self.tick += n_proj
-        self.t = sched.time(self.tick)
-        self.counters["ticks"] += n_proj
-        self.counters["projective_bursts"] += 1
-        self.counters["projected_steps"] += n_proj
-        if n_proj:  # (a fully simulated interval was recorded by its last micro step)
-            self._record()
-        if self.tick >= sched.n_ticks:
-            self.running = False
-
     # ------------------------------------------------------------------ organ readouts
     def measure(self) -> dict[str, float]:
         """Organ biomarkers: the patch scaled to the kidney pair (see :mod:`.organ`)."""
         p, a = self.params, self.table.attrs
         rows = self.table.live_rows()
         age = self.t
-        scale = organ.scale_factor(self.nx * self.ny, p)
+        scale = organ.scale_factor(self.lattice.n_sites, p)
         cystic = a["cystic"][rows] > 0
         cyst_ml = float(a["lumen"][rows][cystic].sum()) * scale
         tkv = organ.parenchyma_ml(age, p) + cyst_ml
@@ -633,13 +604,13 @@ class AdpkdModel(HybridModel):
         else:
             growth = 100.0 * np.expm1(np.log(tkv / self._prev_tkv) / self.run["dt_output"])
         self._prev_tkv = tkv
-        y = self.table.get(rows)
+        y = self.population().state(rows)
         assert self.tissue is not None
         avp = self.tissue.sample("avp", a["site"][rows])
         tol = self.tissue.sample("tolvaptan", a["site"][rows])
         ra, rt = avp / p["k_avp"], tol / p["k_tol"]
         occ = float(np.mean(ra / (1.0 + ra + rt)))
-        n_cysts = getattr(self, "_n_cysts", 0)
+        n_cysts = self._n_cysts
         return {
             "tkv_ml": tkv,
             "httkv_ml_m": tkv / h,
@@ -649,8 +620,8 @@ class AdpkdModel(HybridModel):
             "cystic_fraction": float(cystic.mean()),
             "tkv_growth_pct": float(growth),
             "mayo_class": float(organ.mayo_class(tkv / h, age)),
-            "ca_cystic_um": float(y[cystic, 0].mean()) if cystic.any() else 0.0,
-            "camp_cystic_um": float(y[cystic, 1].mean()) if cystic.any() else 0.0,
+            "ca_cystic_um": float(y["ca"][cystic].mean()) if cystic.any() else 0.0,
+            "camp_cystic_um": float(y["camp"][cystic].mean()) if cystic.any() else 0.0,
             "v2r_occupancy": occ,
             "mitogen_mean": float(self.tissue.values("mitogen").mean()),
         }
