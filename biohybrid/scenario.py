@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from biohybrid.errors import UserError, did_you_mean, list_choices
+from biohybrid.errors import UserError, did_you_mean
 from biohybrid.registry import find_scenario, get_model
 from biohybrid.settings import resolve_params, resolve_run, split_settings
 

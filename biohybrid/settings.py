@@ -93,8 +93,7 @@ def locate(model_cls: type[HybridModel], name: str, where: str = "") -> tuple[st
     if len(owners) > 1:
         options = ", ".join(f"{p.name}.{name}" for p in owners)
         raise UserError(
-            f"Parameter '{name}'{origin} is declared by several populations; qualify it:"
-            f" {options}."
+            f"Parameter '{name}'{origin} is declared by several populations; qualify it: {options}."
         )
     valid = list(declarations(model_cls))
     raise UserError(

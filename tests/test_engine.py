@@ -40,7 +40,7 @@ class ClockModel(HybridModel):
     }
     biomarkers = (Biomarker("y_mean", "1", "mean state"),)
 
-    def build_system(self) -> OdeSystem:
+    def build_system(self, population: str) -> OdeSystem:
         return OdeSystem(
             "decay",
             ("y",),
@@ -58,17 +58,17 @@ class ClockModel(HybridModel):
         for s in range(self.nx * self.ny):
             self.add_cell(s)
 
-    def cell_inputs(self, rows: np.ndarray) -> np.ndarray:
+    def cell_inputs(self, cells: Any, rows: np.ndarray) -> np.ndarray:
         self.log["ode"].append(self.t)
-        return super().cell_inputs(rows)
+        return super().cell_inputs(cells, rows)
 
-    def cell_outputs(self, rows: np.ndarray, y: np.ndarray) -> dict:
+    def cell_outputs(self, cells: Any, rows: np.ndarray, y: Any) -> dict:
         self.log["field"].append(self.t)
         return {}
 
-    def behaviour(self, rows: np.ndarray, y: np.ndarray, dt: float) -> tuple:
+    def behaviour(self, cells: Any, rows: np.ndarray, y: Any, dt: float) -> tuple:
         self.log["behaviour"].append(self.t)
-        return super().behaviour(rows, y, dt)
+        return super().behaviour(cells, rows, y, dt)
 
     def measure(self) -> dict[str, float]:
         if hasattr(self, "log"):

@@ -42,16 +42,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from matplotlib.figure import Figure
 from numpy.typing import NDArray
 from scipy.integrate import solve_ivp
-from scipy.sparse.linalg import splu
 
 from biohybrid.figures import save_figure
-from biohybrid.intracellular import OdeSystem
+from biohybrid.intracellular import Named, OdeSystem
 from biohybrid.io import atomic_write_bytes
-from biohybrid.model import HybridModel
+from biohybrid.model import Coupling, HybridModel
 from biohybrid.models.astrocyte.li_rinzel import SYSTEM_PARAMETERS, make_system, rhs
 from biohybrid.models.astrocyte.readout import (
     crossing_times,
@@ -61,6 +59,8 @@ from biohybrid.models.astrocyte.readout import (
 )
 from biohybrid.organ import Biomarker
 from biohybrid.params import Param, ParameterSet
+from biohybrid.populations import Cells
+from biohybrid.stages import Stage
 from biohybrid.tissue import FieldSpec
 
 HOFER02 = "Höfer, Venance & Giaume 2002 J Neurosci 22:4850"
@@ -232,14 +232,42 @@ class AstrocyteModel(HybridModel):
         """Whether the model runs in wave (network) mode."""
         return self.params["mode"] == "network"
 
-    def build_system(self) -> OdeSystem:
-        """The per-cell Ca²⁺/h/IP3 system; reads ATP only in network mode."""
+    def prepare(self) -> None:
+        """The uniform resting state (and its ATP level) every cell starts from."""
         if self.network:
-            self._rest, self._atp_rest = resting_state(self.params, network=True, area=self.dx**2)
+            area = self.run["dx"] ** 2  # release is per cell on the 2-D sheet
+            self._rest, self._atp_rest = resting_state(self.params, network=True, area=area)
         else:
             self._rest = np.array([0.1, 0.7, self.params["ip3"]])
             self._atp_rest = 0.0
+
+    def build_system(self, population: str) -> OdeSystem:
+        """The per-cell Ca²⁺/h/IP3 system; reads ATP only in network mode."""
         return make_system(with_atp=self.network)
+
+    def build_couplings(self) -> Sequence[Coupling]:
+        """Gap-junction IP3 exchange between Moore neighbours (Höfer et al. 2002).
+
+        Backward Euler ``(Id + dt k_gj L) I' = I`` with ``L`` the graph Laplacian of the
+        live cells: conservative and unconditionally stable; none in 'li-rinzel' mode.
+        """
+        if not self.network:
+            return []
+        return [
+            Coupling(
+                population="cell",
+                species="ip3",
+                conductance=self.params["k_gj"],
+                neighbourhood="moore",
+                scheme="backward-euler",
+                clock="dt_ode",
+            )
+        ]
+
+    def build_stages(self) -> Sequence[Stage]:
+        """Record Ca²⁺ crossings at each ODE step's start, then the engine's stages."""
+        track = Stage("track", "dt_ode", lambda m, t0, dt: m._track(), role="start")
+        return [track, *super().build_stages()]
 
     def build_fields(self) -> Sequence[FieldSpec]:
         """Extracellular ATP in network mode (no-flux boundaries); none otherwise."""
@@ -258,7 +286,7 @@ class AstrocyteModel(HybridModel):
 
     def setup(self) -> None:
         """One astrocyte per site at rest; the centre cell(s) are the stimulated ones."""
-        for site in range(self.nx * self.ny):
+        for site in range(self.lattice.n_sites):
             self.add_cell(site, state=self._rest, kind="astrocyte")
         rows = self.table.live_rows()
         sites = self.table.attrs["site"][rows]
@@ -276,11 +304,8 @@ class AstrocyteModel(HybridModel):
         self._c_prev = np.full(cap, np.nan)
         self._c_prev[rows] = self.table.species_values("ca", rows)
         self._t_prev = 0.0
-        self._gj_key: tuple[int, float, float] | None = None
-        self._gj_lu: Any = None
-        self._gj_rows: NDArray[np.int64] = rows
 
-    def cell_params(self, rows: NDArray[np.int64]) -> Mapping[str, Any]:
+    def cell_params(self, cells: Cells, rows: NDArray[np.int64]) -> Mapping[str, Any]:
         """Model parameters plus the per-cell IP3 clamp and stimulus (shape ``(N,)``)."""
         p = dict(self.params)
         p["clamp"] = 0.0 if self.network else 1.0
@@ -289,13 +314,13 @@ class AstrocyteModel(HybridModel):
         return p
 
     def cell_outputs(
-        self, rows: NDArray[np.int64], y: NDArray[np.float64]
+        self, cells: Cells, rows: NDArray[np.int64], y: Named
     ) -> Mapping[str, tuple[NDArray, NDArray | None]]:
         """Ca²⁺-dependent ATP release per cell, µM·µm²/s (the layer divides by dx²).
 
         Stimulated cells add ``stim_atp_release`` while the stimulus lasts.
         """
-        sec = _release(y[:, 0], self.params)
+        sec = _release(y["ca"], self.params)
         if self._stim_on():
             sec = sec + self._stimulated[rows] * self.params["stim_atp_release"]
         return {"atp": (sec, None)}
@@ -304,37 +329,7 @@ class AstrocyteModel(HybridModel):
         """Whether the stimulus is on at the current time (start of the step)."""
         return self.network and self.t < self.params["stim_duration"] - 1e-12
 
-    # ------------------------------------------------------------------ stepping
-    def step(self) -> None:
-        """One tick; on ODE ticks, first record crossings, then the gap-junction step."""
-        sched = self.schedule
-        if self.tick < sched.n_ticks and sched.due(self.tick)["ode"]:
-            self._track()
-            if self.network and self.params["k_gj"] > 0:
-                self._gap_junction_step(sched.n_ode * sched.base)
-        super().step()
-
-    def _gap_junction_step(self, dt: float) -> None:
-        """Backward-Euler IP3 exchange ``(Id + dt k_gj L) I' = I`` over the live cells.
-
-        ``L = D - A`` is the graph Laplacian of the grid's neighbourhood restricted to the
-        live cells, so the step conserves total IP3 exactly and is unconditionally stable;
-        its LU factorisation is cached until the population or the step changes.
-        """
-        rows = self.table.live_rows()
-        key = (rows.size, dt, self.params["k_gj"])
-        if key != self._gj_key or not np.array_equal(rows, self._gj_rows):
-            sites = self.table.attrs["site"][rows]
-            A = self.adjacency()[sites][:, sites]
-            L = sp.diags(np.asarray(A.sum(axis=1)).ravel()) - A
-            M = (sp.identity(rows.size, format="csc") + dt * self.params["k_gj"] * L).tocsc()
-            self._gj_lu = splu(M, permc_spec="MMD_AT_PLUS_A")  # symmetric: less fill
-            self._gj_key, self._gj_rows = key, rows
-        col = self.table.column("ip3")
-        y = self.table.get(rows)
-        y[:, col] = self._gj_lu.solve(y[:, col])
-        self.table.set_rows(rows, y)
-
+    # ------------------------------------------------------------------ readouts
     def _track(self) -> None:
         """Record first upward crossings of ``ca_threshold`` since the last check."""
         if self.t <= self._t_prev:
@@ -354,8 +349,8 @@ class AstrocyteModel(HybridModel):
         """Tissue-level readouts at the current time."""
         self._track()
         rows = self.table.live_rows()
-        y = self.table.get(rows)
-        c = y[:, 0]
+        y = self.population().state(rows)
+        c = y["ca"]
         if self.tissue is not None:
             atp = self.tissue.values("atp")
             atp_mean, atp_max = float(atp.mean()), float(atp.max())
@@ -365,8 +360,8 @@ class AstrocyteModel(HybridModel):
         return {
             "ca_mean": float(c.mean()),
             "ca_max": float(c.max()),
-            "ip3_mean": float(y[:, 2].mean()),
-            "h_mean": float(y[:, 1].mean()),
+            "ip3_mean": float(y["ip3"].mean()),
+            "h_mean": float(y["h"].mean()),
             "activated_fraction": float((c > self.params["ca_threshold"]).mean()),
             "recruited_fraction": float(np.isfinite(t_act).mean()),
             "front_radius": front_radius(self._distance[rows], t_act, self.t),
@@ -437,7 +432,7 @@ class AstrocyteModel(HybridModel):
             + (f"{v:.1f} µm/s" if v is not None else "n/a")
         )
         ax1.grid(alpha=0.3)
-        img = np.full(self.nx * self.ny, np.nan)
+        img = np.full(self.lattice.n_sites, np.nan)
         img[df["site"].to_numpy()] = df["t_activation_s"].to_numpy()
         img = img.reshape(self.ny, self.nx)
         im = ax2.imshow(img, origin="lower", extent=(0, self.nx * self.dx, 0, self.ny * self.dx))
