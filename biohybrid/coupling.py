@@ -37,6 +37,11 @@ gives ``g`` on all Moore neighbours (the astrocyte model). With ``g_diag`` given
 edge/corner junction between two conducting cells (a cell with any axis conductance > 0)
 has the one value ``g_diag``.
 
+When every junction has the same conductance ``g`` (one number, equal per-axis or per-cell
+values, ``g_diag`` unset or equal), the operator is built as ``g`` times the 0/1 graph
+Laplacian of the neighbourhood, exactly as the astrocyte model's gap-junction step did, so
+``"backward-euler"`` reproduces that step bit for bit.
+
 **Capacity** ``c_i`` (default 1, e.g. a cell volume or a membrane capacitance) weights the
 exchange: a bigger cell changes more slowly for the same flux.
 
