@@ -13,6 +13,7 @@ import sys
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -584,3 +585,36 @@ def test_cell_values_over_several_populations():
     assert kinds == ["epithelium", "immune"] and access.species(m) == ["ca", "h", "v"]
     with pytest.raises(UserError, match="unknown species 'k'"):
         access.cell_values(m, "k")
+
+
+# ---------------------------------------------------------------- one biomarker figure
+def test_run_and_live_biomarkers_are_one_drawing(monkeypatch):
+    from biohybrid.figures import plot_biomarkers
+    from biohybrid.viz import render
+
+    t = np.linspace(0.0, 10.0, 6)
+    df = pd.DataFrame({"a": t**2, "b": np.sin(t), "c": -t}, index=pd.Index(t, name="t"))
+    units = {"a": "µM", "b": "1", "c": "mm"}
+    calls = []
+    original = render.draw_biomarkers
+    monkeypatch.setattr(
+        render, "draw_biomarkers", lambda *a, **k: calls.append(a[1]) or original(*a, **k)
+    )
+    run_fig = plot_biomarkers(df, units, "min", title="run")
+    live_fig = render.biomarker_figure(df, units, "min")
+    painted = render.BiomarkerPainter().paint(df, units, "min")
+    assert len(calls) == 3 and all(c is df for c in calls)
+
+    def panels(fig):
+        return [
+            (ax.get_title(), ax.get_xlabel(), *(ln.get_xydata().tolist() for ln in ax.get_lines()))
+            for ax in fig.axes
+            if ax.get_visible()
+        ]
+
+    assert panels(run_fig) == panels(live_fig) == panels(painted)
+    titles = [p[0] for p in panels(run_fig)]
+    assert titles == ["a (µM)", "b (1)", "c (mm)"]
+    np.testing.assert_allclose(run_fig.axes[0].get_lines()[0].get_xydata(), np.c_[t, t**2])
+    # The lowest panel of each column carries the time axis label (c below a, b alone).
+    assert [p[1] for p in panels(run_fig)] == ["", "time (min)", "time (min)"]
