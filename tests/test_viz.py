@@ -54,6 +54,7 @@ from biohybrid.viz.render import (
     biomarker_figure,
     figure_png,
     gif_palette,
+    kymograph_view_figure,
     tissue_indices,
     tissue_view_figure,
 )
@@ -618,3 +619,67 @@ def test_run_and_live_biomarkers_are_one_drawing(monkeypatch):
     np.testing.assert_allclose(run_fig.axes[0].get_lines()[0].get_xydata(), np.c_[t, t**2])
     # The lowest panel of each column carries the time axis label (c below a, b alone).
     assert [p[1] for p in panels(run_fig)] == ["", "time (min)", "time (min)"]
+
+
+# ---------------------------------------------------------------- the live page's tissue view
+def _png_close(a_png, b_png):
+    a = np.asarray(Image.open(io.BytesIO(a_png)).convert("RGB"), dtype=int)
+    b = np.asarray(Image.open(io.BytesIO(b_png)).convert("RGB"), dtype=int)
+    return a.shape == b.shape and np.mean(np.abs(a - b) > 0) < 0.001
+
+
+def _live(model):
+    model.tick, model.schedule = 0, SimpleNamespace(n_ticks=10)
+    return model
+
+
+def test_live_view_slices_a_3d_model_at_the_chosen_plane_and_index():
+    solara = pytest.importorskip("solara")
+    import ipyvuetify as v
+    import ipywidgets as w
+
+    from biohybrid.viz.app import TissueView
+
+    m = _live(_volume_model())
+    _, rc = solara.render(TissueView(m, 0), handle_error=False)
+    try:
+        slider = rc.find(v.Slider).widget
+        # The x-y plane through the centre (2, 2, 1) first: z index 1 of 0..2.
+        assert (slider.label, slider.min, slider.max, slider.v_model) == ("z index", 0, 2, 1)
+        rc.find(v.Select, label="Slice").widget.v_model = "x-z"
+        slider = rc.find(v.Slider).widget
+        assert (slider.label, slider.max, slider.v_model) == ("y index", 3, 2)
+        slider.v_model = 3
+        shown = rc.find(w.Image).widget.value
+        plane = capture(m, point=(2, 3, 1)).section("x-z")
+        np.testing.assert_array_equal(
+            plane.species["ca"], _code(np.arange(5), 3, np.arange(3)[:, None])
+        )
+        fresh = tissue_view_figure(plane, "ca", "signal", [], access.units(m), "s")
+        assert _png_close(shown, figure_png(fresh))
+    finally:
+        rc.close()
+
+
+def test_live_view_grows_a_kymograph_of_a_1d_model():
+    solara = pytest.importorskip("solara")
+    import ipywidgets as w
+
+    from biohybrid.viz.app import TissueView
+
+    m = _live(FakeModel((N_SITES,), H))
+    frames, rc = [], None
+    try:
+        for tick in range(3):
+            m.set_cells("ca", np.where(np.arange(N_SITES) == 10 + 5 * tick, 1.0, 0.0))
+            m.t, m.tick = DT * tick, tick
+            frames.append(capture(m))
+            if rc is None:
+                _, rc = solara.render(TissueView(m, tick), handle_error=False)
+            else:
+                rc.render(TissueView(m, tick))
+        fresh = kymograph_view_figure(frames, "ca", "signal", [], access.units(m), "s")
+        assert _png_close(rc.find(w.Image).widget.value, figure_png(fresh))
+    finally:
+        if rc is not None:
+            rc.close()
