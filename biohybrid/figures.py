@@ -12,6 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from biohybrid.io import atomic_write_bytes
+from biohybrid.viz import render
 
 
 def save_figure(fig: Figure, path: Path, dpi: int = 110) -> None:
@@ -25,7 +26,10 @@ def save_figure(fig: Figure, path: Path, dpi: int = 110) -> None:
 def plot_biomarkers(
     df: pd.DataFrame, units: Mapping[str, str], time_units: str, title: str = ""
 ) -> Figure:
-    """One panel per biomarker over time.
+    """One panel per biomarker over time (``figures/biomarkers.png`` of a run).
+
+    The panels are drawn by :func:`biohybrid.viz.render.draw_biomarkers`, the same code that
+    draws the live view's biomarkers, so a run's figure and the browser always agree.
 
     Args:
         df: Biomarkers indexed by time, one column per biomarker.
@@ -40,15 +44,7 @@ def plot_biomarkers(
     ncols = 2 if n > 1 else 1
     nrows = int(np.ceil(n / ncols))
     fig = Figure(figsize=(5.2 * ncols, 2.6 * nrows), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax, name in zip(axes, df.columns, strict=False):
-        ax.plot(df.index.to_numpy(), df[name].to_numpy(), lw=1.6)
-        ax.set_title(name, fontsize=10)
-        ax.set_ylabel(units.get(name, ""))
-        ax.set_xlabel(f"time ({time_units})")
-        ax.grid(alpha=0.3)
-    for ax in axes[len(df.columns) :]:
-        ax.set_visible(False)
+    render.draw_biomarkers(fig, df, units, time_units, ncols=ncols)
     if title:
         fig.suptitle(title)
     return fig

@@ -2,8 +2,12 @@
 
 Everything here takes arrays (images of shape ``(ny, nx)``, row ``j`` = grid y, drawn with
 the origin at the lower left) and draws with matplotlib's object API; nothing reads a model.
-The same functions serve the live browser view (:mod:`biohybrid.viz.app`), the run
-snapshots and the animation (:mod:`biohybrid.viz.outputs`).
+A 3-D tissue is drawn one plane at a time (a section of a frame, whose rows and columns
+are then e.g. z and x); a 1-D cable as a kymograph, an image whose rows are frames drawn at
+their times. The same functions serve the live browser view (:mod:`biohybrid.viz.app`),
+the run snapshots and the animation (:mod:`biohybrid.viz.outputs`), and
+:func:`draw_biomarkers` draws the biomarkers of both the run (``biomarkers.png``) and the
+live view.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from biohybrid.viz.colors import (
     kind_cmap,
     species_cmap,
 )
-from biohybrid.viz.frames import GridFrame
+from biohybrid.viz.frames import GridFrame, kymograph, time_edges
 
 
 def _cmap(name: str | Colormap) -> Colormap:
@@ -54,7 +58,7 @@ def draw_tissue(
     kinds: NDArray | None = None,
     kind_names: Sequence[str] = (),
     field: NDArray | None = None,
-    dx: float = 1.0,
+    dx: float | tuple[float, float] = 1.0,
     cell_label: str = "",
     field_label: str = "",
     cell_limits: tuple[float, float] | None = None,
@@ -64,6 +68,8 @@ def draw_tissue(
     colorbars: bool = True,
     legend: bool = True,
     cbar_axes: Sequence[Axes] = (),
+    axis_labels: tuple[str, str] = ("x (µm)", "y (µm)"),
+    y_edges: NDArray | None = None,
 ) -> None:
     """Draw the agent grid over a field heatmap.
 
@@ -78,7 +84,7 @@ def draw_tissue(
         kinds: Phenotype codes, shape ``(ny, nx)``; used when ``cells`` is ``None``.
         kind_names: Phenotype labels, indexed by code.
         field: Field image, shape ``(ny, nx)``.
-        dx: Pixel spacing, µm (axes are in µm).
+        dx: Pixel spacing, µm: one number, or ``(along columns, along rows)``.
         cell_label: Colour-bar label of the cells, e.g. ``"x (1)"``.
         field_label: Colour-bar label of the field, e.g. ``"signal (µM)"``.
         cell_limits: Colour limits of the cells; default from the data.
@@ -89,11 +95,22 @@ def draw_tissue(
         legend: Add a legend (cells, field, empty sites / phenotypes).
         cbar_axes: Axes for the colour bars (field first, then cells); by default they are
             taken from ``ax``.
+        axis_labels: Labels of the horizontal and vertical axes.
+        y_edges: Edges of the rows, shape ``(ny + 1,)``, in the vertical axis' units (e.g.
+            the times of a kymograph's rows, see :func:`~biohybrid.viz.frames.time_edges`);
+            default rows of height ``dx`` and an equal aspect.
     """
     fig = ax.get_figure()
     shape = next(a.shape for a in (cells, kinds, field) if a is not None)
     ny, nx = shape
-    extent = (0.0, nx * dx, 0.0, ny * dx)
+    hx, hy = np.broadcast_to(np.asarray(dx, dtype=float), (2,)).tolist()
+
+    def show(img: Any, **kw: Any) -> Any:
+        if y_edges is None:
+            extent = (0.0, nx * hx, 0.0, ny * hy)
+            return ax.imshow(img, origin="lower", extent=extent, interpolation="nearest", **kw)
+        return ax.pcolormesh(np.arange(nx + 1) * hx, y_edges, img, shading="flat", **kw)
+
     show_cells = cells is not None or kinds is not None
     handles: list[Patch] = []
     bars: list[Any] = []
@@ -101,10 +118,7 @@ def draw_tissue(
     if field is not None:
         fcm = field_cmap or (FIELD_UNDER_CMAP if show_cells else FIELD_CMAP)
         lo, hi = field_limits or color_limits(field)
-        im = ax.imshow(
-            field, origin="lower", extent=extent, cmap=fcm, vmin=lo, vmax=hi,
-            interpolation="nearest",
-        )  # fmt: skip
+        im = show(field, cmap=fcm, vmin=lo, vmax=hi)
         if colorbars:
             _colorbar(fig, im, ax, cbar_axes, len(bars), field_label or "field")
             bars.append(im)
@@ -112,10 +126,7 @@ def draw_tissue(
     if cells is not None:
         ccm = _cmap(cell_cmap or species_cmap(cell_label.split(" ")[0] if cell_label else ""))
         lo, hi = cell_limits or color_limits(cells)
-        im = ax.imshow(
-            np.ma.masked_invalid(cells), origin="lower", extent=extent, cmap=ccm, vmin=lo,
-            vmax=hi, interpolation="nearest",
-        )  # fmt: skip
+        im = show(np.ma.masked_invalid(cells), cmap=ccm, vmin=lo, vmax=hi)
         if colorbars:
             _colorbar(fig, im, ax, cbar_axes, len(bars), f"cells: {cell_label}")
             bars.append(im)
@@ -123,22 +134,29 @@ def draw_tissue(
     elif kinds is not None:
         n = max(len(kind_names), 1)
         kcm = _cmap(kind_cmap(kind_names))
-        codes = np.ma.masked_less(np.asarray(kinds), 0)
-        ax.imshow(
-            codes, origin="lower", extent=extent, cmap=kcm, vmin=-0.5, vmax=n - 0.5,
-            interpolation="nearest",
-        )  # fmt: skip
+        show(np.ma.masked_less(np.asarray(kinds), 0), cmap=kcm, vmin=-0.5, vmax=n - 0.5)
         handles += [Patch(facecolor=kcm(i), label=name) for i, name in enumerate(kind_names)]
     if show_cells and field is None:
         handles.append(Patch(facecolor=EMPTY_RGBA, edgecolor="0.6", label="empty site"))
-    ax.set_xlabel("x (µm)")
-    ax.set_ylabel("y (µm)")
-    ax.set_aspect("equal")
+    ax.set_xlabel(axis_labels[0])
+    ax.set_ylabel(axis_labels[1])
+    ax.set_aspect("equal" if y_edges is None else "auto")
     if legend and handles:
         ax.legend(
-            handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2,
-            fontsize=8, frameon=False,
+            handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+            ncols=min(len(handles), 3), fontsize=8, frameon=False,
         )  # fmt: skip
+
+
+def frame_axis_labels(frame: GridFrame) -> tuple[str, str]:
+    """Axis labels of a 2-D frame or section, e.g. ``("x (µm)", "z (µm)")``."""
+    return f"{frame.axes[0]} (µm)", f"{frame.axes[1]} (µm)"
+
+
+def frame_title(frame: GridFrame, time_units: str) -> str:
+    """``"t = … · N cells"``, and where a section lies."""
+    where = f" · {frame.where}" if frame.where else ""
+    return f"t = {frame.t:g} {time_units} · {frame.n_cells} cells{where}"
 
 
 def draw_biomarkers(
@@ -181,8 +199,8 @@ def draw_biomarkers(
         ax.locator_params(nbins=4)
     for ax in axes[len(names) :]:
         ax.set_visible(False)
-    for ax in axes[-ncols:]:
-        ax.set_xlabel(f"time ({time_units})", fontsize=8)
+    for ax in axes[max(len(names), 1) - ncols : max(len(names), 1)]:
+        ax.set_xlabel(f"time ({time_units})", fontsize=8)  # the lowest panel of each column
 
 
 def figure_png(fig: Figure, dpi: float | None = None) -> bytes:
@@ -234,7 +252,7 @@ def tissue_indices(
     field: NDArray | None,
     cell_limits: tuple[float, float],
     field_limits: tuple[float, float],
-    scale: int = 1,
+    scale: int | tuple[int, int] = 1,
 ) -> NDArray[np.uint8]:
     """Cells over a grey field as palette indices (:func:`gif_palette`), without matplotlib.
 
@@ -243,7 +261,7 @@ def tissue_indices(
         field: Field image, shape ``(ny, nx)``, or ``None``.
         cell_limits: Colour limits of the cells.
         field_limits: Colour limits of the field.
-        scale: Integer upscaling (nearest neighbour).
+        scale: Integer upscaling (nearest neighbour); ``(rows, columns)`` for two factors.
 
     Returns:
         Index image, shape ``(ny * scale, nx * scale)``, uint8, row 0 at the top (grid y
@@ -260,14 +278,19 @@ def tissue_indices(
     return _upscale(img[::-1], scale)
 
 
-def field_indices(field: NDArray, limits: tuple[float, float], scale: int = 1) -> NDArray[np.uint8]:
+def field_indices(
+    field: NDArray, limits: tuple[float, float], scale: int | tuple[int, int] = 1
+) -> NDArray[np.uint8]:
     """A field alone as palette indices (see :func:`tissue_indices` for the layout)."""
     return _upscale(_levels(field, limits, PAL_FIELD)[::-1], scale)
 
 
-def _upscale(img: NDArray, scale: int) -> NDArray:
-    if scale > 1:
-        img = img.repeat(scale, axis=0).repeat(scale, axis=1)
+def _upscale(img: NDArray, scale: int | tuple[int, int]) -> NDArray:
+    rows, cols = (scale, scale) if isinstance(scale, int | np.integer) else scale
+    if rows > 1:
+        img = img.repeat(rows, axis=0)
+    if cols > 1:
+        img = img.repeat(cols, axis=1)
     return np.ascontiguousarray(img)
 
 
@@ -307,6 +330,25 @@ PHENOTYPE = "phenotype"
 NO_FIELD = "none"
 
 
+def _live_axes(size: float) -> tuple[Figure, Axes, list[Axes]]:
+    # A fixed layout (no layout engine): repainting is then mostly rasterising.
+    fig = Figure(figsize=(size * 1.15, size), dpi=LIVE_DPI)
+    fig.subplots_adjust(left=0.13, right=0.86, bottom=0.2, top=0.93)
+    ax = fig.subplots()
+    divider = make_axes_locatable(ax)
+    cbar_axes = [
+        divider.append_axes("right", size=0.15, pad=0.1),
+        divider.append_axes("right", size=0.15, pad=0.85),
+    ]
+    return fig, ax, cbar_axes
+
+
+def _hide_unused(cbar_axes: Sequence[Axes]) -> None:
+    for cax in cbar_axes:
+        if not cax.collections and not cax.images:
+            cax.set_visible(False)
+
+
 def tissue_view_figure(
     frame: GridFrame,
     color_by: str,
@@ -320,7 +362,8 @@ def tissue_view_figure(
     """The live grid view: cells coloured by a state or phenotype over a field heatmap.
 
     Args:
-        frame: The tissue at one time.
+        frame: The tissue at one time: a 2-D frame or a section of a 3-D one
+            (:meth:`~biohybrid.viz.frames.GridFrame.section`).
         color_by: A species name or :data:`PHENOTYPE`.
         field: A field name or :data:`NO_FIELD`.
         kind_names: Phenotype labels, indexed by ``frame.kinds`` codes.
@@ -332,15 +375,7 @@ def tissue_view_figure(
     Returns:
         The figure.
     """
-    # A fixed layout (no layout engine): repainting is then mostly rasterising.
-    fig = Figure(figsize=(size * 1.15, size), dpi=LIVE_DPI)
-    fig.subplots_adjust(left=0.13, right=0.86, bottom=0.2, top=0.93)
-    ax = fig.subplots()
-    divider = make_axes_locatable(ax)
-    cbar_axes = [
-        divider.append_axes("right", size=0.15, pad=0.1),
-        divider.append_axes("right", size=0.15, pad=0.85),
-    ]
+    fig, ax, cbar_axes = _live_axes(size)
     fimg = frame.fields.get(field) if field != NO_FIELD else None
     if color_by == PHENOTYPE:
         cells, kinds = None, frame.kinds
@@ -352,16 +387,64 @@ def tissue_view_figure(
         kinds=kinds,
         kind_names=kind_names,
         field=fimg,
-        dx=frame.dx,
+        dx=(frame.spacing[0], frame.spacing[1]),
         cell_label=_with_units(color_by, units) if cells is not None else "",
         field_label=_with_units(field, units) if fimg is not None else "",
         cell_limits=cell_limits,
         cbar_axes=cbar_axes,
+        axis_labels=frame_axis_labels(frame),
     )
-    for cax in cbar_axes:
-        if not cax.collections and not cax.images:
-            cax.set_visible(False)
-    ax.set_title(f"t = {frame.t:g} {time_units} · {frame.n_cells} cells", fontsize=10)
+    _hide_unused(cbar_axes)
+    ax.set_title(frame_title(frame, time_units), fontsize=10)
+    return fig
+
+
+def kymograph_view_figure(
+    frames: Sequence[GridFrame],
+    color_by: str,
+    field: str,
+    kind_names: Sequence[str],
+    units: Mapping[str, str],
+    time_units: str,
+    size: float = 5.2,
+) -> Figure:
+    """The live 1-D view: a kymograph (position across, time up) of the latest frames.
+
+    Args:
+        frames: 1-D frames in time order (e.g. a :class:`~biohybrid.viz.frames.FrameWindow`).
+        color_by: A species name or :data:`PHENOTYPE`.
+        field: A field name or :data:`NO_FIELD`.
+        kind_names: Phenotype labels, indexed by the frames' ``kinds`` codes.
+        units: ``{species or field: units}``.
+        time_units: Units of time.
+        size: Figure width in inches.
+
+    Returns:
+        The figure; its top row is the latest frame.
+    """
+    fig, ax, cbar_axes = _live_axes(size)
+    if color_by == PHENOTYPE:
+        times, kinds = kymograph(frames, "kinds")
+        cells = None
+    else:
+        times, cells = kymograph(frames, "species", color_by)
+        kinds = None
+    fimg = kymograph(frames, "fields", field)[1] if field != NO_FIELD else None
+    draw_tissue(
+        ax,
+        cells=cells,
+        kinds=kinds,
+        kind_names=kind_names,
+        field=fimg,
+        dx=frames[-1].dx,
+        cell_label=_with_units(color_by, units) if cells is not None else "",
+        field_label=_with_units(field, units) if fimg is not None else "",
+        cbar_axes=cbar_axes,
+        axis_labels=("x (µm)", f"time ({time_units})"),
+        y_edges=time_edges(times),
+    )
+    _hide_unused(cbar_axes)
+    ax.set_title(f"{frame_title(frames[-1], time_units)} · last {len(frames)} steps", fontsize=10)
     return fig
 
 
@@ -416,6 +499,8 @@ class TissuePainter:
             color_by,
             field,
             frame.kinds.shape,
+            frame.axes,
+            frame.spacing,
             tuple(kind_names) if color_by == PHENOTYPE else (),
         )
         if key != self._key or self.fig is None:
@@ -434,7 +519,7 @@ class TissuePainter:
             cells = frame.species[color_by]
             top.set_data(np.ma.masked_invalid(cells))
             top.set_clim(*color_limits(cells))
-        ax.set_title(f"t = {frame.t:g} {time_units} · {frame.n_cells} cells", fontsize=10)
+        ax.set_title(frame_title(frame, time_units), fontsize=10)
         return self.fig
 
 
