@@ -69,8 +69,8 @@ def show_cmd(
     set_: SetOption = None,
 ) -> None:
     """Show a scenario's resolved parameters and run settings, with units."""
-    from biohybrid.model import run_parameter_set
     from biohybrid.scenario import load_scenario, parse_assignments
+    from biohybrid.schedule import run_parameter_set
 
     sc = load_scenario(scenario, parse_assignments(set_))
     cls = sc.model_class

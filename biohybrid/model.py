@@ -636,7 +636,7 @@ class HybridModel(mesa.Model):
                 cells.stepper.advance(
                     cells.table,
                     t0,
-                    t0 + dt,
+                    self.schedule.snap(t0 + dt),
                     self.cell_params(cells, rows),
                     self.cell_inputs(cells, rows),
                     rows,
@@ -684,9 +684,10 @@ class HybridModel(mesa.Model):
         g = self.coupling_conductance(c, cells, rows)
         if g is None and np.all(np.asarray(c.conductance, dtype=float) == 0):
             return  # uncoupled: nothing to do (and nothing to factorise)
-        op.set_cells(cells.sites(rows))
-        if g is not None:
-            op.set_conductance(g)
+        if g is None:
+            op.set_cells(cells.sites(rows))
+        else:
+            op.set_cells(cells.sites(rows), conductance=np.asarray(g, dtype=float))
         col = cells.system.index.col(c.species)
         y = cells.table.get(rows)
         y[:, col] = op.step(y[:, col], dt)

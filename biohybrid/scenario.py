@@ -29,7 +29,7 @@ from typing import Any
 
 from biohybrid.errors import UserError, did_you_mean
 from biohybrid.registry import find_scenario, get_model
-from biohybrid.settings import resolve_params, resolve_run, split_settings
+from biohybrid.settings import merge_run, resolve_params, resolve_run, split_settings
 
 TOP_LEVEL_KEYS = ("name", "description", "model", "seed", "run", "params")
 
@@ -167,7 +167,7 @@ def load_scenario(
     resolve_params(model_cls, param_values, where=f"[params] of {where}")
     overrides = dict(overrides or {})
     over_run, over_params = split_settings(model_cls, overrides, where="--set")
-    run_values = {**_flatten_run(model_cls, run_values), **over_run}
+    run_values = merge_run(_flatten_run(model_cls, run_values), over_run)
     param_values = {**param_values, **over_params}
     run = resolve_run(model_cls, run_values, where="--set" if overrides else where)
     params = resolve_params(model_cls, param_values, where="--set" if overrides else where)

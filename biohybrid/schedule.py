@@ -229,6 +229,16 @@ class Schedule:
         """Model time at the start of ``tick``."""
         return tick * self.base
 
+    def snap(self, t: float) -> float:
+        """``t`` moved onto the tick grid when it is a tick time up to round-off.
+
+        ``t0 + dt`` may differ from ``time(k + n)`` in the last bit; stages that integrate to
+        an end time use the grid's own value, so a run does not depend on how its times
+        were summed. Off-grid times (Strang half steps) are returned unchanged.
+        """
+        k = round(t / self.base)
+        return self.time(k) if abs(k * self.base - t) <= 1e-9 * self.base else t
+
     def ticks(self, clock: str) -> int:
         """Ticks per step of ``clock``.
 

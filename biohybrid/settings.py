@@ -137,6 +137,32 @@ def split_settings(
     return run, params
 
 
+#: Geometry settings that replace each other: setting one drops the other from a base.
+_GEOMETRY_ALIASES = {
+    "shape": ("nx", "ny"),
+    "nx": ("shape",),
+    "ny": ("shape",),
+    "spacing": ("dx",),
+    "dx": ("spacing",),
+}
+
+
+def merge_run(base: Mapping[str, Any], updates: Mapping[str, Any]) -> dict[str, Any]:
+    """Run settings ``base`` (a file's, or resolved ones) updated by ``updates``.
+
+    Setting ``shape`` replaces the base's ``nx``/``ny`` (and vice versa), ``spacing``
+    replaces ``dx``, so a ``--set shape=[30]`` over a file with ``nx = 40`` is not a
+    contradiction; giving both in one place still is.
+    """
+    out = dict(base)
+    for name in updates:
+        for alias in _GEOMETRY_ALIASES.get(name, ()):
+            if alias not in updates:
+                out.pop(alias, None)
+    out.update(updates)
+    return out
+
+
 def resolve_params(
     model_cls: type[HybridModel], values: Mapping[str, Any] | None, where: str = ""
 ) -> dict[str, Any]:

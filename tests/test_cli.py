@@ -82,7 +82,7 @@ def test_user_errors_exit_2_without_traceback_or_output(
 def test_ctrl_c_keeps_what_was_written(tmp_path: Path, cli_env: dict) -> None:
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [EXE, "run", "demo", "--set", "t_end=100000", "--set", "dt_output=5",
+        [EXE, "run", "demo", "--set", "t_end=108000", "--set", "dt_output=5",
          "--out", str(out)],
         cwd=tmp_path, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -60,7 +60,7 @@ def test_interrupted_run_keeps_rows_and_says_so(tmp_path: Path, fast_demo: dict)
 def test_diverging_run_is_failed_with_reason(
     tmp_path: Path, fast_demo: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def poisoned(self: DemoModel, rows: np.ndarray) -> dict:
+    def poisoned(self: DemoModel, cells: object, rows: np.ndarray) -> dict:
         p = dict(self.params)
         if self.t >= 60.0:
             p["k_act"] = np.nan

@@ -55,14 +55,17 @@ def _default_out(scenario: Scenario) -> Path:
 
 def _check_values(sc: Scenario, design: Design, overrides: Mapping[str, Any]) -> None:
     """Validate every swept value (grid) or both ends of every range, before any run."""
-    from biohybrid.model import run_parameter_set
+    from biohybrid.settings import merge_run, resolve_params, resolve_run, split_settings
 
     cls = sc.model_class
-    run_set = run_parameter_set(cls)
+    where = "the sweep's --param values"
     for name in design.names:
-        decl, base = (run_set, sc.run) if name in run_set else (cls.parameters, sc.params)
         for value in design.spec[name]:
-            decl.resolve({**base, name: value}, where="the sweep's --param values")
+            swept_run, swept_params = split_settings(cls, {name: value}, where=where)
+            if swept_run:
+                resolve_run(cls, merge_run(sc.run, swept_run), where=where)
+            else:
+                resolve_params(cls, {**sc.params, **swept_params}, where=where)
 
 
 def _metrics_blob(metrics: Callable[..., Mapping[str, Any]] | None) -> bytes | None:

@@ -173,9 +173,9 @@ def parse_param_text(items: Sequence[str] | None) -> dict[str, Any]:
 
 
 def _declarations(model_cls: type) -> dict[str, Any]:
-    from biohybrid.model import run_parameter_set
+    from biohybrid.settings import declarations
 
-    return {**dict(model_cls.parameters.params), **dict(run_parameter_set(model_cls).params)}
+    return declarations(model_cls)
 
 
 def _check_range(name: str, value: Any, design: str) -> tuple[float, float]:

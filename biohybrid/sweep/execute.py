@@ -120,24 +120,23 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     reserved = set(row)
     result = None
     try:
-        from biohybrid.model import run_parameter_set
         from biohybrid.runner import run
         from biohybrid.scenario import Scenario
+        from biohybrid.settings import merge_run, resolve_params, resolve_run, split_settings
 
         base = task["scenario"]
         cls = _model_class(base["model"], task.get("model_class"))
-        run_set = run_parameter_set(cls)
-        params, settings = dict(base["params"]), dict(base["run"])
-        for name, value in task["values"].items():
-            (settings if name in run_set else params)[name] = value
         where = f"sweep run {task['run']}"
+        swept_run, swept_params = split_settings(cls, task["values"], where=where)
+        params = {**base["params"], **swept_params}
+        settings = merge_run(base["run"], swept_run)
         scenario = Scenario(
             name=base["name"],
             model=base["model"],
             description=base["description"],
             seed=int(task["seed"]),
-            params=cls.parameters.resolve(params, where=where),
-            run=run_set.resolve(settings, where=where),
+            params=resolve_params(cls, params, where=where),
+            run=resolve_run(cls, settings, where=where),
             source=base.get("source", ""),
             overrides={**base.get("overrides", {}), **task["values"]},
         )

@@ -134,9 +134,7 @@ class ParacrineModel(HybridModel):
     def build_system(self, population: str) -> OdeSystem:
         """The source's activity or the responder's receptor binding."""
         if population == "source":
-            return OdeSystem(
-                "activity", ("a",), SOURCE, source_rhs, {"a": 0.0}, jac=source_jac
-            )
+            return OdeSystem("activity", ("a",), SOURCE, source_rhs, {"a": 0.0}, jac=source_jac)
         return OdeSystem(
             "binding", ("r",), RESPONDER, responder_rhs, {"r": 0.0}, ("factor",), responder_jac
         )
