@@ -35,9 +35,13 @@ def lattice(model: Any) -> Lattice:
 
 
 def _populations(model: Any) -> list[tuple[str, Any]]:
-    """``[(name, table)]`` of every cell population (one unnamed table today)."""
-    pops = getattr(model, "populations", None)
-    if pops is None:
+    """``[(name, table)]`` of every cell population (``model.cells`` on a HybridModel)."""
+    pops = getattr(model, "cells", None)
+    if not isinstance(pops, Mapping):
+        pops = getattr(model, "populations", None)
+    if pops is None or (
+        not isinstance(pops, Mapping) and not hasattr(next(iter(pops), None), "table")
+    ):
         return [("", model.table)]
     if isinstance(pops, Mapping):
         return [(str(name), p.table) for name, p in pops.items()]
