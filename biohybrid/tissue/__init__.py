@@ -1,11 +1,18 @@
-"""Tissue scale: diffusing FiPy fields on a mesh aligned with the agent grid."""
+"""Tissue scale: diffusing fields (FiPy grids, 1-D to 3-D) on the model's lattice."""
 
 from biohybrid.tissue.fields import FieldSpec
-from biohybrid.tissue.layer import FieldSystem, TissueLayer
+from biohybrid.tissue.layer import FieldSystem, TissueLayer, default_solver
 from biohybrid.tissue.ledger import FieldLedger, StepLedger
-from biohybrid.tissue.solvers import CachedLUSolver, FieldSolver, FiPySolver, SolverStats
+from biohybrid.tissue.solvers import (
+    CachedLUSolver,
+    CGSolver,
+    FieldSolver,
+    FiPySolver,
+    SolverStats,
+)
 
 __all__ = [
+    "CGSolver",
     "CachedLUSolver",
     "FiPySolver",
     "FieldLedger",
@@ -15,4 +22,5 @@ __all__ = [
     "SolverStats",
     "StepLedger",
     "TissueLayer",
+    "default_solver",
 ]

@@ -1,17 +1,19 @@
 """Per-field linear solvers for the backward-Euler tissue step.
 
 Every field step solves one linear system ``(A0 + diag(V u)) c¹ = b`` where ``A0`` is the
-FiPy finite-volume operator of ``TransientTerm == DiffusionTerm(D) − ImplicitSourceTerm(decay)``
-(with the field's boundary constraints) for the step ``dt``, ``V`` the cell volumes
-(µm² in 2-D), ``u`` the summed per-site uptake coefficient (1/time) and
+finite-volume operator of ``TransientTerm == DiffusionTerm(D_f) − ImplicitSourceTerm(decay)``
+(with the field's boundary constraints) for the step ``dt``, assembled by
+:class:`~biohybrid.tissue.layer.FieldSystem` and identical to FiPy's; ``V`` the cell
+volumes (µm^d), ``u`` the summed per-site uptake coefficient (1/time) and
 ``b = (V/dt) c⁰ + S + b_bc`` with ``S`` the per-site secretion (amount/time) and ``b_bc``
-the Dirichlet boundary contribution. ``A0`` is symmetric positive definite on the uniform
-grids used here, and adding the non-negative uptake diagonal keeps it so (and keeps it an
-M-matrix, so ``c¹ >= 0`` whenever ``c⁰, S, b_bc >= 0``).
+the Dirichlet boundary contribution. ``A0`` is symmetric positive definite (positive
+semi-definite diffusion plus ``V/dt`` on the diagonal), and adding the non-negative uptake
+diagonal keeps it so (and keeps it an M-matrix, so ``c¹ >= 0`` whenever
+``c⁰, S, b_bc >= 0``).
 
-Two solver objects are provided, one instance per field (never a global ``FIPY_SOLVERS``):
+Three solver objects are provided, one instance per field (never a global ``FIPY_SOLVERS``):
 
-* :class:`CachedLUSolver` (default): takes ``A0`` from FiPy once per ``dt``, factorises
+* :class:`CachedLUSolver` (default): takes ``A0`` once per ``dt``, factorises
   ``A0 + diag(V u)`` with SuperLU, and reuses the factors while ``dt`` and the uptake are
   unchanged (one triangular solve per step). When only the uptake changes, the old factors
   become the preconditioner of a conjugate-gradient solve of the new system; the change is
@@ -23,6 +25,8 @@ Two solver objects are provided, one instance per field (never a global ``FIPY_S
   the two choices in hindsight) the current system is refactorised. Uptake that changes
   every step keeps the old factors as long as CG converges within ``max_iter // 2``
   iterations; slower or failed CG also triggers a refactorisation.
+* :class:`CGSolver` (default on 3-D lattices): Jacobi-preconditioned CG from the old field,
+  no factorisation (3-D factors fill in too much to pay).
 * :class:`FiPySolver`: the reference path, FiPy's ``eq.solve`` with a per-field
   ``LinearLUSolver``: rebuilds and refactorises every step (slow; used in tests and as the
   benchmark baseline).
@@ -61,9 +65,36 @@ def dot(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
     return float(np.einsum("i,i->", a, b))
 
 
+def conserve(
+    colsum: NDArray[np.float64], b: NDArray[np.float64], x: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Rescale an approximate solution of ``A x = b`` so that ``Σ(b − A x) = 0``.
+
+    Summing the rows of ``A x = b`` gives the step's mass budget (the diffusion stencil
+    sums to zero), so ``Σ r`` times ``dt`` is the amount an inexact solve creates or
+    destroys. With the column sums ``s`` of ``A``, ``x ← x (1 + Σr / s·x)`` removes it while
+    keeping the sign pattern of ``x``. It does not make ``x`` more accurate: the
+    residual's norm stays about what it was, and the layer's ledger reports it
+    (:meth:`~biohybrid.tissue.layer.TissueLayer.solve_residual`).
+
+    Args:
+        colsum: Column sums of ``A``, shape ``(n,)``.
+        b: Right-hand side, shape ``(n,)``.
+        x: Approximate solution, shape ``(n,)``.
+
+    Returns:
+        The rescaled solution (``x`` itself when ``s·x = 0``).
+    """
+    sx = dot(colsum, x)
+    if sx == 0.0:
+        return x
+    r_sum = float(np.sum(b)) - sx  # Σ(A x) = s·x
+    return x * (1.0 + r_sum / sx)
+
+
 @dataclass(frozen=True)
 class Operator:
-    """The FiPy operator of one field for one ``dt``, without the cells' uptake.
+    """The finite-volume operator of one field for one ``dt``, without the cells' uptake.
 
     Attributes:
         key: Identifies the system and ``dt`` the operator was built for.
@@ -127,6 +158,9 @@ class CachedLUSolver:
         rtol: CG stops when ``‖b − A x‖₂ <= rtol ‖b‖₂``; the CG solution is then rescaled
             by ``1 + O(rtol)`` so that the residual sums to zero, which keeps the mass
             ledger balanced to round-off (the residual's sum is the step's mass error).
+            The balance then says nothing about the accuracy of the field; the layer
+            records the residual's norm separately
+            (:meth:`~biohybrid.tissue.layer.TissueLayer.solve_residual`).
         max_iter: CG iterations before giving up and refactorising.
         refactor_after: Extra triangular solves, over steps whose uptake repeats the
             previous step's, after which the current system is refactorised (a
@@ -188,7 +222,8 @@ class CachedLUSolver:
         if repeated:
             self._debt += iterations + 1
         if x is not None:
-            x = self._conserve(op.matrix, diag, rhs, x)
+            assert self._colsum0 is not None
+            x = conserve(self._colsum0 + diag, rhs, x)
         slow = iterations > self.max_iter // 2
         if x is None or slow or self._debt >= self.refactor_after:
             self._factorise(op, diag)
@@ -197,27 +232,6 @@ class CachedLUSolver:
                 assert self._lu is not None
                 return self._lu.solve(rhs)
         return x
-
-    def _conserve(
-        self,
-        A0: sp.csr_matrix,
-        diag: NDArray[np.float64],
-        b: NDArray[np.float64],
-        x: NDArray[np.float64],
-    ) -> NDArray[np.float64]:
-        """Rescale ``x`` so that ``Σ(b − A x) = 0`` (exact mass balance of the step).
-
-        Summing the rows of ``A x = b`` gives the step's mass budget (the diffusion stencil
-        sums to zero), so ``Σ r`` times ``dt`` is the amount an inexact solve creates or
-        destroys. With column sums ``s`` of ``A``, ``x ← x (1 + Σr / s·x)`` removes it while
-        keeping the sign pattern of ``x``.
-        """
-        s = self._colsum0 + diag
-        sx = dot(s, x)
-        if sx == 0.0:
-            return x
-        r_sum = float(np.sum(b)) - sx  # Σ(A x) = s·x
-        return x * (1.0 + r_sum / sx)
 
     def _pcg(
         self, A0: sp.csr_matrix, diag: NDArray[np.float64], b: NDArray[np.float64]
@@ -252,6 +266,84 @@ class CachedLUSolver:
             p += z
             rz = rz_new
         return None, self.max_iter
+
+
+@dataclass
+class CGSolver:
+    """Jacobi-preconditioned conjugate gradients, warm-started from the old field.
+
+    The default for 3-D lattices, where SuperLU's fill-in makes a factorisation cost
+    seconds (about 7 s and 1.3e7 factor entries for 31³ sites) and each triangular solve
+    more than a hundred CG iterations; a backward-Euler step is well conditioned
+    (``1 + 4 ndim D dt / h²`` at most), so CG needs a few tens of iterations.
+
+    Args:
+        rtol: Stop when ``‖b − A x‖₂ <= rtol ‖b‖₂``.
+        max_iter: Iterations before the step fails with a :class:`SimulationError`.
+        conserve: Rescale the solution so its residual sums to zero (mass balance to
+            round-off; see :func:`conserve`).
+        stats: Counts steps in ``cg_solves`` and iterations in ``cg_iterations``.
+    """
+
+    rtol: float = 1e-10
+    max_iter: int = 5000
+    conserve: bool = True
+    stats: SolverStats = field(default_factory=SolverStats)
+    _key: tuple[int, float] | None = field(default=None, repr=False)
+    _diag0: NDArray[np.float64] | None = field(default=None, repr=False)
+    _colsum0: NDArray[np.float64] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not (0.0 < self.rtol < 1.0):
+            raise UserError(f"CGSolver: rtol must be in (0, 1), got {self.rtol}")
+        if self.max_iter < 1:
+            raise UserError(f"CGSolver: max_iter must be >= 1, got {self.max_iter}")
+
+    def advance(
+        self,
+        system: FieldSystem,
+        dt: float,
+        secretion: NDArray[np.float64],
+        uptake: NDArray[np.float64],
+    ) -> NDArray[np.float64]:
+        """Backward-Euler step by preconditioned CG; see :class:`FieldSolver`."""
+        op = system.operator(dt)
+        if self._key != op.key:
+            self._key = op.key
+            self._diag0 = op.matrix.diagonal()
+            self._colsum0 = np.asarray(op.matrix.sum(axis=0), dtype=float).reshape(-1)
+        assert self._diag0 is not None and self._colsum0 is not None
+        A0, diag = op.matrix, system.volumes * uptake
+        b = system.volumes / dt * system.value + secretion + op.boundary_rhs
+        inv = 1.0 / (self._diag0 + diag)
+        self.stats.cg_solves += 1
+        tol = self.rtol * np.sqrt(dot(b, b))
+        x = np.array(system.value, dtype=float)
+        r = b - (A0 @ x + diag * x)
+        if np.sqrt(dot(r, r)) > tol:
+            z = inv * r
+            p = z.copy()
+            rz = dot(r, z)
+            for _ in range(self.max_iter):
+                Ap = A0 @ p + diag * p
+                alpha = rz / dot(p, Ap)
+                x += alpha * p
+                r -= alpha * Ap
+                self.stats.cg_iterations += 1
+                if np.sqrt(dot(r, r)) <= tol:
+                    break
+                z = inv * r
+                rz_new = dot(r, z)
+                p *= rz_new / rz
+                p += z
+                rz = rz_new
+            else:
+                raise SimulationError(
+                    f"tissue field {system.spec.name!r}: CG did not reach rtol {self.rtol:g}"
+                    f" in {self.max_iter} iterations (raise CGSolver.max_iter or use"
+                    " CachedLUSolver)"
+                )
+        return conserve(self._colsum0 + diag, b, x) if self.conserve else x
 
 
 @dataclass
