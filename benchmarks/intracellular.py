@@ -51,7 +51,7 @@ import scipy.sparse as sp
 from scipy.integrate import solve_ivp
 
 from biohybrid.intracellular import StateTable, Stepper, integrate
-from biohybrid.intracellular.testproblems import (
+from biohybrid.models.astrocyte.li_rinzel import (
     LI_RINZEL_PARAMETERS,
     li_rinzel_jac,
     li_rinzel_rhs,

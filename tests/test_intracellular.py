@@ -19,15 +19,17 @@ from biohybrid.intracellular.testproblems import (
     HIRES_REF,
     HIRES_T_END,
     HIRES_Y0,
-    LI_RINZEL_PARAMETERS,
     ROBERTSON_REF,
     ROBERTSON_T_END,
     hires_rhs,
+    robertson_jac,
+    robertson_rhs,
+)
+from biohybrid.models.astrocyte.li_rinzel import (
+    LI_RINZEL_PARAMETERS,
     li_rinzel_jac,
     li_rinzel_rhs,
     li_rinzel_system,
-    robertson_jac,
-    robertson_rhs,
 )
 from biohybrid.params import ParameterSet
 

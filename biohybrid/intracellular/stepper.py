@@ -20,9 +20,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from biohybrid.intracellular.rosenbrock import solve_cells
+from biohybrid.errors import UserError
+from biohybrid.intracellular.counters import accumulate, new_counters
+from biohybrid.intracellular.rosenbrock import METHODS, solve_cells
 from biohybrid.intracellular.state_table import StateTable
 from biohybrid.intracellular.system import OdeSystem
+from biohybrid.intracellular.tolerances import DEFAULT_ATOL, AtolSpec, check_rtol, species_atol
 
 #: Name of the per-row attribute holding each cell's next step size.
 H_ATTR = "ode_h"
@@ -31,44 +34,51 @@ H_ATTR = "ode_h"
 class Stepper:
     """Advance every live row of a :class:`StateTable` under an :class:`OdeSystem`.
 
+    Implements :class:`~biohybrid.intracellular.steppers.StepperProtocol` (registry names
+    ``"rodas4"`` and ``"rodas3"``).
+
     Args:
         system: The declared ODE system.
         rtol: Relative tolerance.
-        atol: Absolute tolerance (float or per species, shape ``(k,)``).
+        atol: Absolute tolerance: a float, one value per species (shape ``(k,)``) or a
+            mapping ``{species: value}`` (see :func:`~.tolerances.species_atol`).
         method: Rosenbrock method, ``"rodas4"`` (default) or ``"rodas3"``.
         warm_start: Keep each cell's step size across macro steps (default True). Set False
             only to measure the cost of cold restarts.
+        atol_default: Tolerance of species an ``atol`` mapping leaves out.
 
     Attributes:
-        counters: Work counters accumulated over all macro steps (``macro_steps``,
-            ``steps``, ``rejected``, ``sweeps``, ``rhs_evals``, ``jac_evals``,
-            ``linear_solves``, ``max_cell_steps``).
+        atol: The resolved absolute tolerance per species, shape ``(k,)``.
+        counters: Work counters accumulated over all macro steps (the names of
+            :data:`~.counters.COUNTERS`; ``newton_iterations`` stays 0).
+        row_attrs: The per-row table attributes it keeps: ``("ode_h",)``.
+
+    Raises:
+        UserError: Unknown method, bad tolerances.
     """
+
+    row_attrs: tuple[str, ...] = (H_ATTR,)
 
     def __init__(
         self,
         system: OdeSystem,
         rtol: float = 1e-6,
-        atol: float | NDArray[np.float64] = 1e-9,
+        atol: AtolSpec = DEFAULT_ATOL,
         *,
         method: str = "rodas4",
         warm_start: bool = True,
+        atol_default: float = DEFAULT_ATOL,
     ) -> None:
+        if method not in METHODS:
+            raise UserError(
+                f"unknown Rosenbrock method {method!r}; valid methods: {', '.join(METHODS)}"
+            )
         self.system = system
-        self.rtol = rtol
-        self.atol = atol
+        self.rtol = check_rtol(rtol)
+        self.atol = species_atol(atol, system.index, atol_default)
         self.method = method
         self.warm_start = warm_start
-        self.counters: dict[str, int] = {
-            "macro_steps": 0,
-            "steps": 0,
-            "rejected": 0,
-            "sweeps": 0,
-            "rhs_evals": 0,
-            "jac_evals": 0,
-            "linear_solves": 0,
-            "max_cell_steps": 0,
-        }
+        self.counters: dict[str, int] = new_counters()
 
     def advance(
         self,
@@ -119,8 +129,4 @@ class Stepper:
         table.set_rows(rows, res.y)
         table.attrs[H_ATTR][rows] = res.h
         self.counters["macro_steps"] += 1
-        for key, value in res.counters.items():
-            if key == "max_cell_steps":
-                self.counters[key] = max(self.counters.get(key, 0), value)
-            else:
-                self.counters[key] = self.counters.get(key, 0) + value
+        accumulate(self.counters, res.counters)

@@ -47,6 +47,10 @@ class OdeSystem:
         units: Units of each species, e.g. ``{"ca": "µM"}``.
         autonomous: True if ``rhs`` does not depend on ``t`` (inputs are held constant over
             a macro step anyway); the integrator then skips its ``∂f/∂t`` evaluation.
+        floor: Lower bounds of species that must stay positive, ``{name: value}``. A
+            Newton-based stepper (``"implicit-euler"``) projects its iterates onto them, so
+            a full Newton step from far away cannot leave the domain of the rate laws; the
+            error-controlled Rosenbrock steppers do not need it and ignore it.
     """
 
     name: str
@@ -58,11 +62,14 @@ class OdeSystem:
     jac: Rhs | None = None
     units: Mapping[str, str] = field(default_factory=dict)
     autonomous: bool = False
+    floor: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         missing = set(self.species) - set(self.initial)
         if missing:
             raise ValueError(f"system {self.name!r}: no initial value for {sorted(missing)}")
+        for name in self.floor:
+            self.index.col(name)  # UserError naming the declared species
 
     @cached_property
     def index(self) -> SpeciesIndex:

@@ -34,9 +34,11 @@ The phenotype map (CFTR fluid secretion, proliferation) lives in :mod:`.cysts`.
 
 The system is stiff on the year clock (relaxation in seconds to minutes, λ·dt ~ 10⁵-10⁸ for
 a step of weeks). Its Jacobian is lower triangular (ca → camp → pka → erk), so a backward
-Euler step is solved by Newton in at most four iterations; :class:`RelaxationStepper` does
-that vectorised over all cells (L-stable: the fast modes relax to their quasi-steady state
-within each macro step, which is exactly what the year clock needs).
+Euler step is solved by Newton in at most four iterations; the engine's
+:class:`~biohybrid.intracellular.relaxation.RelaxationStepper` (method ``"implicit-euler"``,
+re-exported here) does that vectorised over all cells (L-stable: the fast modes relax to
+their quasi-steady state within each macro step, which is exactly what the year clock
+needs).
 
 References:
     Yamaguchi, T. et al. (2004). Calcium restriction allows cAMP activation of the
@@ -66,11 +68,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from biohybrid.errors import SimulationError
-from biohybrid.intracellular import OdeSystem, StateTable
+from biohybrid.intracellular import OdeSystem, SpeciesIndex
+
+# The engine's backward-Euler stepper, still importable from here (models/adpkd/model.py).
+from biohybrid.intracellular.relaxation import RelaxationStepper as RelaxationStepper
 from biohybrid.params import Param, ParameterSet
 
 SECONDS_PER_YEAR = 365.25 * 86400.0
+
+#: Lower bound (µM) of Ca²⁺ and cAMP Newton iterates (``OdeSystem.floor``).
+NEWTON_FLOOR = 1e-12
 
 _Y06 = "Yamaguchi et al. 2006 JASN 17:178 (lower resting Ca2+ in ADPKD cells, ~100 nM normal)"
 _W10 = "Wang et al. 2010 Kidney Int 77:129 (PDE1 Ca/CaM-dependent, PDE4 in renal epithelia)"
@@ -192,11 +199,17 @@ SYSTEM_PARAMETERS = {
 SPECIES = ("ca", "camp", "pka", "erk")
 
 
+#: Named columns of the state and of the inputs (``s = IDX(y); s["ca"]``).
+IDX = SpeciesIndex(SPECIES)
+INPUTS = SpeciesIndex(("avp", "tolvaptan", "mitogen"), what="inputs")
+
+
 def _drives(
     y: NDArray, p: Mapping[str, Any], u: NDArray
 ) -> tuple[NDArray, NDArray, NDArray, NDArray, NDArray, NDArray, NDArray]:
-    ca, camp, pka = y[:, 0], y[:, 1], y[:, 2]
-    avp, tol, mit = u[:, 0], u[:, 1], u[:, 2]
+    s, i = IDX(y), INPUTS(u)
+    ca, camp, pka = s["ca"], s["camp"], s["pka"]
+    avp, tol, mit = i["avp"], i["tolvaptan"], i["mitogen"]
     ra, rt = avp / p["k_avp"], tol / p["k_tol"]
     occ = ra / (1.0 + ra + rt)
     stim = p["a_0"] + p["a_v2r"] * occ + p["a_mit"] * mit / (p["k_mit"] + mit)
@@ -222,41 +235,44 @@ def rhs(t: float, y: NDArray, p: Mapping[str, Any], u: NDArray) -> NDArray:
     Returns:
         ``dy/dt`` per year, shape ``(N, 4)``.
     """
-    ca, camp, erk = y[:, 0], y[:, 1], y[:, 3]
+    s = IDX(y)
+    ca, camp, erk = s["ca"], s["camp"], s["erk"]
     ac6, stim, hyd, _, pka_inf, gate, pka = _drives(y, p, u)
-    out = np.empty_like(y)
-    out[:, 0] = p["k_ca"] * (p["ca_0"] + p["ca_pc"] * p["pc"] - ca)
-    out[:, 1] = p["v_ac"] * ac6 * stim - hyd * camp
-    out[:, 2] = p["k_pka"] * (pka_inf - pka)
+    out = IDX.empty_like(y)
+    out["ca"] = p["k_ca"] * (p["ca_0"] + p["ca_pc"] * p["pc"] - ca)
+    out["camp"] = p["v_ac"] * ac6 * stim - hyd * camp
+    out["pka"] = p["k_pka"] * (pka_inf - pka)
     e0 = p["erk_0"]
-    out[:, 3] = p["k_erk"] * (e0 + (1.0 - e0) * pka * gate - erk)
-    return out * SECONDS_PER_YEAR
+    out["erk"] = p["k_erk"] * (e0 + (1.0 - e0) * pka * gate - erk)
+    return out.array * SECONDS_PER_YEAR
 
 
 def jac(t: float, y: NDArray, p: Mapping[str, Any], u: NDArray) -> NDArray:
     """Analytic (lower-triangular) Jacobian per year, shape ``(N, 4, 4)``."""
-    ca, camp = y[:, 0], y[:, 1]
+    s = IDX(y)
+    ca, camp = s["ca"], s["camp"]
     ac6, stim, hyd, _, _, gate, pka = _drives(y, p, u)
     n = y.shape[0]
     J = np.zeros((n, 4, 4))
-    J[:, 0, 0] = -p["k_ca"]
+    Jn = IDX.jac(J)
+    Jn["ca", "ca"] = -p["k_ca"]
     dac6 = -ac6 * ac6 / p["k_ac6"]
     k2 = p["K_pde1"] ** 2
     dpde1 = 2.0 * ca * k2 / (k2 + ca * ca) ** 2
-    J[:, 1, 0] = p["v_ac"] * dac6 * stim - p["k_pde1"] * dpde1 * camp
-    J[:, 1, 1] = -hyd
+    Jn["camp", "ca"] = p["v_ac"] * dac6 * stim - p["k_pde1"] * dpde1 * camp
+    Jn["camp", "camp"] = -hyd
     h, K = p["h_pka"], p["K_pka"]
     c = np.clip(camp, 1e-30, None)
     ch = np.power(c, h)
     dpka = h * ch / c * K**h / (K**h + ch) ** 2
-    J[:, 2, 1] = p["k_pka"] * dpka
-    J[:, 2, 2] = -p["k_pka"]
+    Jn["pka", "camp"] = p["k_pka"] * dpka
+    Jn["pka", "pka"] = -p["k_pka"]
     e0 = p["erk_0"]
     x = np.power(np.clip(ca, 1e-30, None) / p["K_sw"], p["n_sw"])
     dgate = -p["n_sw"] * x / np.clip(ca, 1e-30, None) * gate * gate
-    J[:, 3, 0] = p["k_erk"] * (1.0 - e0) * pka * dgate
-    J[:, 3, 2] = p["k_erk"] * (1.0 - e0) * gate
-    J[:, 3, 3] = -p["k_erk"]
+    Jn["erk", "ca"] = p["k_erk"] * (1.0 - e0) * pka * dgate
+    Jn["erk", "pka"] = p["k_erk"] * (1.0 - e0) * gate
+    Jn["erk", "erk"] = -p["k_erk"]
     return J * SECONDS_PER_YEAR
 
 
@@ -269,95 +285,12 @@ def make_system() -> OdeSystem:
         rhs=rhs,
         jac=jac,
         initial={"ca": 0.1, "camp": 1.0, "pka": 0.5, "erk": 0.1},
-        inputs=("avp", "tolvaptan", "mitogen"),
+        inputs=INPUTS.names,
         units={"ca": "µM", "camp": "µM", "pka": "1", "erk": "1"},
+        # Newton iterates of the backward-Euler stepper stay positive where the rate laws
+        # divide by or take powers of Ca²⁺ and cAMP.
+        floor={"ca": NEWTON_FLOOR, "camp": NEWTON_FLOOR},
     )
-
-
-class RelaxationStepper:
-    """Backward-Euler macro steps with vectorised Newton (L-stable).
-
-    Same interface as the engine's :class:`~biohybrid.intracellular.Stepper`.
-
-    Each macro step ``[t0, t1]`` is split into ``n_sub`` backward-Euler substeps; each is
-    solved by Newton with the batched ``(N, 4, 4)`` Jacobian. Backward Euler is L-stable, so
-    for ``λ·dt ≫ 1`` the fast modes land on their quasi-steady state.
-
-    Args:
-        system: The ODE system.
-        rtol: Relative Newton tolerance.
-        atol: Absolute Newton tolerance.
-        n_sub: Substeps per macro step.
-        max_newton: Newton iterations per substep before giving up.
-
-    Attributes:
-        counters: Work counters (engine names).
-    """
-
-    def __init__(
-        self,
-        system: OdeSystem,
-        rtol: float = 1e-6,
-        atol: float = 1e-9,
-        n_sub: int = 1,
-        max_newton: int = 12,
-    ) -> None:
-        self.system, self.rtol, self.atol = system, rtol, atol
-        self.n_sub, self.max_newton = n_sub, max_newton
-        self.counters: dict[str, int] = {
-            "macro_steps": 0,
-            "steps": 0,
-            "rejected": 0,
-            "rhs_evals": 0,
-            "jac_evals": 0,
-            "linear_solves": 0,
-        }
-
-    def solve(self, y0: NDArray, t0: float, t1: float, p: Mapping[str, Any], u: NDArray) -> NDArray:
-        """Advance states ``y0`` (shape ``(N, 4)``) from ``t0`` to ``t1``; returns ``(N, 4)``."""
-        h = (t1 - t0) / self.n_sub
-        y = y0.copy()
-        t = t0
-        eye = np.eye(y.shape[1])
-        for _ in range(self.n_sub):
-            t += h
-            z = y.copy()
-            for _ in range(self.max_newton):
-                g = z - y - h * self.system.rhs(t, z, p, u)
-                J = eye - h * self.system.jac(t, z, p, u)
-                dz = np.linalg.solve(J, g[..., None])[..., 0]
-                z = z - dz
-                z[:, 0:2] = np.clip(z[:, 0:2], 1e-12, None)
-                self.counters["rhs_evals"] += 1
-                self.counters["jac_evals"] += 1
-                self.counters["linear_solves"] += 1
-                if np.all(np.abs(dz) <= self.atol + self.rtol * np.abs(z)):
-                    break
-            else:
-                raise SimulationError(
-                    f"backward-Euler Newton did not converge in {self.max_newton} iterations"
-                    f" at t={t:g} yr (max update {np.abs(dz).max():.3g})"
-                )
-            y = z
-            self.counters["steps"] += 1
-        return y
-
-    def advance(
-        self,
-        table: StateTable,
-        t0: float,
-        t1: float,
-        params: Mapping[str, Any],
-        inputs: NDArray[np.float64] | None = None,
-        rows: NDArray[np.int64] | None = None,
-    ) -> None:
-        """Advance the rows of ``table`` from ``t0`` to ``t1`` in place (engine interface)."""
-        rows = table.live_rows() if rows is None else rows
-        if rows.size == 0:
-            return
-        p, u = self.system.bind(params, inputs, rows.size)
-        table.set_rows(rows, self.solve(table.get(rows), t0, t1, p, u))
-        self.counters["macro_steps"] += 1
 
 
 def quasi_steady_state(
@@ -374,11 +307,12 @@ def quasi_steady_state(
     p = dict(params)
     ca = p["ca_0"] + p["ca_pc"] * np.asarray(pc, dtype=float)
     y = np.zeros((ca.size, 4))
-    y[:, 0] = ca
+    s = IDX(y)
+    s["ca"] = ca
     u = np.column_stack([avp * np.ones_like(ca), tol * np.ones_like(ca), mit * np.ones_like(ca)])
     ac6, stim, hyd, _, _, gate, _ = _drives(y, p, u)
-    y[:, 1] = p["v_ac"] * ac6 * stim / hyd
+    s["camp"] = p["v_ac"] * ac6 * stim / hyd
     ac6, stim, hyd, _, pka_inf, gate, _ = _drives(y, p, u)
-    y[:, 2] = pka_inf
-    y[:, 3] = p["erk_0"] + (1.0 - p["erk_0"]) * y[:, 2] * gate
+    s["pka"] = pka_inf
+    s["erk"] = p["erk_0"] + (1.0 - p["erk_0"]) * s["pka"] * gate
     return y

@@ -49,11 +49,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from biohybrid.intracellular import OdeSystem
+from biohybrid.intracellular import OdeSystem, SpeciesIndex
+from biohybrid.intracellular.species import NamedJacobian
 from biohybrid.params import Param, ParameterSet
 
 LR94 = "Li & Rinzel 1994 J Theor Biol 166:461"
 DP09 = "De Pittà et al. 2009 J Biol Phys 35:383, Table 1 (AM-encoding set)"
+
+#: Names of the Li & Rinzel (1994) IP3R-module parameters.
+LI_RINZEL_NAMES = ("c0", "c1", "v1", "v2", "v3", "k3", "d1", "d2", "d3", "d5", "a2")
 
 #: Parameters of the per-cell rate laws (names follow the papers).
 SYSTEM_PARAMETERS: dict[str, Param] = {
@@ -108,10 +112,60 @@ RUNTIME_PARAMETERS: dict[str, Param] = {
 }
 
 
-def _parts(y: NDArray, p: Mapping[str, Any]) -> tuple[NDArray, ...]:
-    C = np.maximum(y[:, 0], 0.0)
-    h = y[:, 1]
-    P = np.maximum(y[:, 2], 0.0)
+#: Named state columns of the full system and of the two-variable (IP3-clamped) one.
+IDX = SpeciesIndex(("ca", "h", "ip3"))
+IDX_CA_H = SpeciesIndex(("ca", "h"))
+ATP = SpeciesIndex(("atp",), what="inputs")
+
+#: The two-variable Li–Rinzel (1994) model: the IP3R module with IP3 a (per-cell) parameter.
+LI_RINZEL_PARAMETERS: dict[str, Param] = {
+    **{name: SYSTEM_PARAMETERS[name] for name in LI_RINZEL_NAMES},
+    "ip3": Param(0.4, "µM", "Cytosolic IP3 (per cell)", ge=0),
+}
+
+
+# ----------------------------------------------------------------------------- kernels
+def _ca_h_rates(C: NDArray, h: NDArray, P: Any, p: Mapping[str, Any]) -> tuple[NDArray, NDArray]:
+    """Li–Rinzel IP3R module: ``(dC/dt, dh/dt)`` at Ca²⁺ ``C``, gate ``h`` and IP3 ``P``."""
+    E = p["c0"] - (1.0 + p["c1"]) * C
+    m = P / (P + p["d1"])
+    n = C / (C + p["d5"])
+    C2 = C * C
+    dC = p["v1"] * (m * n * h) ** 3 * E + p["v2"] * E - p["v3"] * C2 / (C2 + p["k3"] ** 2)
+    Q2 = p["d2"] * (P + p["d1"]) / (P + p["d3"])
+    dh = p["a2"] * (Q2 * (1.0 - h) - C * h)
+    return dC, dh
+
+
+def _ca_h_jac(J: NamedJacobian, C: NDArray, h: NDArray, P: Any, p: Mapping[str, Any]) -> None:
+    """Write the IP3R module's partial derivatives into ``J`` (and those by IP3 if present)."""
+    c1p = 1.0 + p["c1"]
+    E = p["c0"] - c1p * C
+    d1, d5 = p["d1"], p["d5"]
+    m = P / (P + d1)
+    n = C / (C + d5)
+    dn = d5 / (C + d5) ** 2
+    k32 = p["k3"] ** 2
+    C2 = C * C
+    g = p["v1"] * m**3 * h**3
+    J["ca", "ca"] = g * (3.0 * n**2 * dn * E - c1p * n**3) - p["v2"] * c1p
+    J["ca", "ca"] -= p["v3"] * 2.0 * C * k32 / (C2 + k32) ** 2
+    J["ca", "h"] = 3.0 * p["v1"] * m**3 * n**3 * h**2 * E
+    Q2 = p["d2"] * (P + d1) / (P + p["d3"])
+    J["h", "ca"] = -p["a2"] * h
+    J["h", "h"] = -p["a2"] * (Q2 + C)
+    if "ip3" in J.index:
+        dm = d1 / (P + d1) ** 2
+        J["ca", "ip3"] = 3.0 * p["v1"] * m**2 * dm * n**3 * h**3 * E
+        dQ2 = p["d2"] * (p["d3"] - d1) / (P + p["d3"]) ** 2
+        J["h", "ip3"] = p["a2"] * (1.0 - h) * dQ2
+
+
+def _parts(y: NDArray) -> tuple[NDArray, NDArray, NDArray]:
+    s = IDX(y)
+    C = np.maximum(s["ca"], 0.0)
+    h = s["h"]
+    P = np.maximum(s["ip3"], 0.0)
     return C, h, P
 
 
@@ -127,49 +181,28 @@ def rhs(t: float, y: NDArray, p: Mapping[str, Any], u: NDArray) -> NDArray:
     Returns:
         ``dy/dt``, shape ``(N, 3)``, per second.
     """
-    C, h, P = _parts(y, p)
-    A = np.maximum(u[:, 0], 0.0) if u.shape[1] else np.zeros(y.shape[0])
-    E = p["c0"] - (1.0 + p["c1"]) * C
-    m = P / (P + p["d1"])
-    n = C / (C + p["d5"])
+    C, h, P = _parts(y)
+    A = np.maximum(ATP(u)["atp"], 0.0) if u.shape[1] else np.zeros(y.shape[0])
+    out = IDX.empty_like(y)
+    out["ca"], out["h"] = _ca_h_rates(C, h, P, p)
     C2 = C * C
-    out = np.empty_like(y)
-    out[:, 0] = p["v1"] * (m * n * h) ** 3 * E + p["v2"] * E - p["v3"] * C2 / (C2 + p["k3"] ** 2)
-    Q2 = p["d2"] * (P + p["d1"]) / (P + p["d3"])
-    out[:, 1] = p["a2"] * (Q2 * (1.0 - h) - C * h)
     An = A ** p["n_atp"]
     j_beta = p["v_beta"] * An / (An + p["k_atp"] ** p["n_atp"])
     j_delta = p["v_delta"] / (1.0 + P / p["kappa_delta"]) * C2 / (C2 + p["k_plcd"] ** 2)
     C4 = C2 * C2
     j_3k = p["v_3k"] * C4 / (C4 + p["k_d"] ** 4) * P / (P + p["k_3"])
-    out[:, 2] = (1.0 - p["clamp"]) * (j_beta + j_delta - j_3k - p["r_5p"] * P + p["j_stim"])
-    return out
+    out["ip3"] = (1.0 - p["clamp"]) * (j_beta + j_delta - j_3k - p["r_5p"] * P + p["j_stim"])
+    return out.array
 
 
 def jac(t: float, y: NDArray, p: Mapping[str, Any], u: NDArray) -> NDArray:
     """Analytic Jacobian ``J[n, i, j] = ∂f_i/∂y_j``, shape ``(N, 3, 3)``."""
-    C, h, P = _parts(y, p)
+    C, h, P = _parts(y)
     N = y.shape[0]
-    c1p = 1.0 + p["c1"]
-    E = p["c0"] - c1p * C
-    d1, d5 = p["d1"], p["d5"]
-    m = P / (P + d1)
-    n = C / (C + d5)
-    dm = d1 / (P + d1) ** 2
-    dn = d5 / (C + d5) ** 2
-    k32 = p["k3"] ** 2
-    C2 = C * C
     J = np.zeros((N, 3, 3))
-    g = p["v1"] * m**3 * h**3
-    J[:, 0, 0] = g * (3.0 * n**2 * dn * E - c1p * n**3) - p["v2"] * c1p
-    J[:, 0, 0] -= p["v3"] * 2.0 * C * k32 / (C2 + k32) ** 2
-    J[:, 0, 1] = 3.0 * p["v1"] * m**3 * n**3 * h**2 * E
-    J[:, 0, 2] = 3.0 * p["v1"] * m**2 * dm * n**3 * h**3 * E
-    Q2 = p["d2"] * (P + d1) / (P + p["d3"])
-    dQ2 = p["d2"] * (p["d3"] - d1) / (P + p["d3"]) ** 2
-    J[:, 1, 0] = -p["a2"] * h
-    J[:, 1, 1] = -p["a2"] * (Q2 + C)
-    J[:, 1, 2] = p["a2"] * (1.0 - h) * dQ2
+    Jn = IDX.jac(J)
+    _ca_h_jac(Jn, C, h, P, p)
+    C2 = C * C
     free = 1.0 - p["clamp"]
     kd2 = p["k_plcd"] ** 2
     kap = p["kappa_delta"]
@@ -180,15 +213,61 @@ def jac(t: float, y: NDArray, p: Mapping[str, Any], u: NDArray) -> NDArray:
     hill4 = C4 / (C4 + kd4)
     dhill4 = 4.0 * C**3 * kd4 / (C4 + kd4) ** 2
     K3 = p["k_3"]
-    J[:, 2, 0] = free * (
+    Jn["ip3", "ca"] = free * (
         p["v_delta"] / (1.0 + P / kap) * dhill2 - p["v_3k"] * dhill4 * P / (P + K3)
     )
-    J[:, 2, 2] = free * (
+    Jn["ip3", "ip3"] = free * (
         -p["v_delta"] / kap / (1.0 + P / kap) ** 2 * hill2
         - p["v_3k"] * hill4 * K3 / (P + K3) ** 2
         - p["r_5p"]
     )
     return J
+
+
+def li_rinzel_rhs(t: Any, y: NDArray, p: Mapping[str, Any], u: NDArray | None = None) -> NDArray:
+    """The two-variable Li–Rinzel (1994) model: state ``(ca, h)``, IP3 the parameter ``ip3``.
+
+    The same IP3R kernel as :func:`rhs` (``ca`` floored at 0 the same way), with IP3 held
+    at ``p["ip3"]`` (a float or an ``(N,)`` array) instead of evolving.
+
+    Args:
+        t: Time, s (unused: autonomous).
+        y: States ``(ca [µM], h [1])``, shape ``(N, 2)``.
+        p: Parameters of :data:`LI_RINZEL_PARAMETERS`.
+        u: Unused external inputs, shape ``(N, 0)``.
+
+    Returns:
+        ``dy/dt``, shape ``(N, 2)``, per second.
+
+    References:
+        Li & Rinzel (1994), Eqs. (1)-(4) and Table 1.
+    """
+    s = IDX_CA_H(y)
+    out = IDX_CA_H.empty_like(y)
+    out["ca"], out["h"] = _ca_h_rates(np.maximum(s["ca"], 0.0), s["h"], p["ip3"], p)
+    return out.array
+
+
+def li_rinzel_jac(t: Any, y: NDArray, p: Mapping[str, Any], u: NDArray | None = None) -> NDArray:
+    """Analytic Jacobian of :func:`li_rinzel_rhs`, shape ``(N, 2, 2)``."""
+    s = IDX_CA_H(y)
+    J = np.zeros((y.shape[0], 2, 2))
+    _ca_h_jac(IDX_CA_H.jac(J), np.maximum(s["ca"], 0.0), s["h"], p["ip3"], p)
+    return J
+
+
+def li_rinzel_system() -> OdeSystem:
+    """The two-variable Li–Rinzel (1994) model as an :class:`OdeSystem` (state ``(ca, h)``)."""
+    return OdeSystem(
+        name="li-rinzel",
+        species=IDX_CA_H.names,
+        params=ParameterSet(LI_RINZEL_PARAMETERS, title="Li-Rinzel Ca2+ model"),
+        rhs=li_rinzel_rhs,
+        jac=li_rinzel_jac,
+        initial={"ca": 0.1, "h": 0.7},
+        units={"ca": "µM", "h": "1"},
+        autonomous=True,
+    )
 
 
 def make_system(with_atp: bool = True) -> OdeSystem:
@@ -203,14 +282,14 @@ def make_system(with_atp: bool = True) -> OdeSystem:
     """
     return OdeSystem(
         name="li-rinzel-ip3",
-        species=("ca", "h", "ip3"),
+        species=IDX.names,
         params=ParameterSet(
             {**SYSTEM_PARAMETERS, **RUNTIME_PARAMETERS}, title="Li–Rinzel/IP3 system"
         ),
         rhs=rhs,
         jac=jac,
         initial={"ca": 0.05, "h": 0.8, "ip3": 0.1},
-        inputs=("atp",) if with_atp else (),
+        inputs=ATP.names if with_atp else (),
         units={"ca": "µM", "h": "1", "ip3": "µM"},
         autonomous=True,
     )

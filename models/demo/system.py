@@ -24,8 +24,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from biohybrid.intracellular import OdeSystem
+from biohybrid.intracellular import OdeSystem, SpeciesIndex
 from biohybrid.params import Param, ParameterSet
+
+#: Named state and input columns (``s = IDX(y); s["r"]``).
+IDX = SpeciesIndex(("r", "x"))
+INPUTS = SpeciesIndex(("signal",), what="inputs")
 
 SYSTEM_PARAMETERS = {
     "k_on": Param(100.0, "1/(µM·min)", "Receptor binding rate constant", ge=0),
@@ -48,24 +52,26 @@ def rhs(t: float, y: NDArray, p: Mapping[str, Any], u: NDArray) -> NDArray:
     Returns:
         ``dy/dt``, shape ``(N, 2)``, per minute.
     """
-    r, x = y[:, 0], y[:, 1]
-    c = u[:, 0]
+    s = IDX(y)
+    r, x = s["r"], s["x"]
+    c = INPUTS(u)["signal"]
     r2 = r * r
-    out = np.empty_like(y)
-    out[:, 0] = p["k_on"] * c * (1.0 - r) - p["k_off"] * r
-    out[:, 1] = p["k_act"] * r2 / (p["k_half"] ** 2 + r2) - p["k_deg"] * x
-    return out
+    out = IDX.empty_like(y)
+    out["r"] = p["k_on"] * c * (1.0 - r) - p["k_off"] * r
+    out["x"] = p["k_act"] * r2 / (p["k_half"] ** 2 + r2) - p["k_deg"] * x
+    return out.array
 
 
 def jac(t: float, y: NDArray, p: Mapping[str, Any], u: NDArray) -> NDArray:
     """Analytic Jacobian, shape ``(N, 2, 2)``."""
-    r = y[:, 0]
-    c = u[:, 0]
+    r = IDX(y)["r"]
+    c = INPUTS(u)["signal"]
     k2 = p["k_half"] ** 2
     J = np.zeros((y.shape[0], 2, 2))
-    J[:, 0, 0] = -p["k_on"] * c - p["k_off"]
-    J[:, 1, 0] = p["k_act"] * 2.0 * r * k2 / (k2 + r * r) ** 2
-    J[:, 1, 1] = -p["k_deg"]
+    Jn = IDX.jac(J)
+    Jn["r", "r"] = -p["k_on"] * c - p["k_off"]
+    Jn["x", "r"] = p["k_act"] * 2.0 * r * k2 / (k2 + r * r) ** 2
+    Jn["x", "x"] = -p["k_deg"]
     return J
 
 
@@ -73,12 +79,12 @@ def make_system() -> OdeSystem:
     """The declared demo system."""
     return OdeSystem(
         name="receptor-response",
-        species=("r", "x"),
+        species=IDX.names,
         params=ParameterSet(SYSTEM_PARAMETERS, title="demo receptor system"),
         rhs=rhs,
         jac=jac,
         initial={"r": 0.0, "x": 0.0},
-        inputs=("signal",),
+        inputs=INPUTS.names,
         units={"r": "1", "x": "1"},
         autonomous=True,
     )
