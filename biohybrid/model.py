@@ -251,7 +251,7 @@ class HybridModel(mesa.Model):
         except ValueError as exc:  # invalid field declaration from user parameters
             raise UserError(f"Invalid field settings for model '{self.name}': {exc}.") from None
         self.tissue: TissueLayer | None = (
-            TissueLayer(self.nx, self.ny, self.dx, fields) if fields else None
+            TissueLayer(self.lattice, fields) if fields else None
         )
 
     def _build_couplings(self) -> None:

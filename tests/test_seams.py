@@ -21,6 +21,7 @@ from biohybrid.models.paracrine import ParacrineModel
 from biohybrid.organ import Biomarker
 from biohybrid.params import Param, ParameterSet
 from biohybrid.scenario import load_scenario
+from biohybrid.settings import merge_run
 from biohybrid.stages import Stage
 
 EXE = str(Path(sys.executable).with_name("biohybrid"))
@@ -207,7 +208,8 @@ def test_unknown_population_and_ambiguous_names() -> None:
 
 def test_named_species_and_per_species_atol() -> None:
     sc = load_scenario("demo", {"atol": {"x": 1e-4}})
-    m = DemoModel(params=sc.params, run={**sc.run, "t_end": 60.0, "nx": 6, "ny": 6}, seed=1)
+    run = merge_run(sc.run, {"t_end": 60.0, "nx": 6, "ny": 6})
+    m = DemoModel(params=sc.params, run=run, seed=1)
     atol = np.asarray(m.stepper.atol, dtype=float).ravel()
     assert atol.tolist() == [1e-9, 1e-4]  # r keeps the scalar default, x gets its own
     y = m.population().state()

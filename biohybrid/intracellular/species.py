@@ -33,14 +33,15 @@ class SpeciesIndex:
     Args:
         names: Column names in order; unique, non-empty.
         what: What the columns are, for error messages (``"species"``, ``"inputs"``).
+        owner: Whose columns they are, for error messages (``"system 'li-rinzel'"``).
 
     Raises:
         UserError: Duplicate or empty names.
     """
 
-    __slots__ = ("_index", "names", "what")
+    __slots__ = ("_index", "names", "owner", "what")
 
-    def __init__(self, names: Sequence[str], what: str = "species") -> None:
+    def __init__(self, names: Sequence[str], what: str = "species", owner: str = "") -> None:
         names_t = tuple(names)
         if len(set(names_t)) != len(names_t):
             dup = sorted({n for n in names_t if names_t.count(n) > 1})
@@ -50,6 +51,7 @@ class SpeciesIndex:
                 raise UserError(f"{what} names must be non-empty strings, got {n!r}")
         self.names = names_t
         self.what = what
+        self.owner = owner
         self._index = {n: i for i, n in enumerate(names_t)}
 
     def __len__(self) -> int:
@@ -70,8 +72,9 @@ class SpeciesIndex:
         try:
             return self._index[name]
         except KeyError:
+            of = f" of {self.owner}" if self.owner else ""
             raise UserError(
-                f"unknown {self.what} {name!r};{did_you_mean(name, self.names)}"
+                f"unknown {self.what} {name!r}{of};{did_you_mean(name, self.names)}"
                 f" declared {self.what}: {', '.join(self.names) or '(none)'}"
             ) from None
 

@@ -74,12 +74,12 @@ class OdeSystem:
     @cached_property
     def index(self) -> SpeciesIndex:
         """Names of the state columns: ``system.index(y)["ca"]`` is the ``ca`` column."""
-        return SpeciesIndex(self.species, what=f"species of system {self.name!r}")
+        return SpeciesIndex(self.species, "species", f"system {self.name!r}")
 
     @cached_property
     def input_index(self) -> SpeciesIndex:
         """Names of the input columns: ``system.input_index(u)["atp"]``."""
-        return SpeciesIndex(self.inputs, what=f"inputs of system {self.name!r}")
+        return SpeciesIndex(self.inputs, "inputs", f"system {self.name!r}")
 
     @property
     def k(self) -> int:

@@ -430,7 +430,7 @@ class AdpkdModel(HybridModel):
         """
         p = self.params
         assert self.tissue is not None
-        area = self.tissue.site_area
+        area = self.tissue.site_volume
         kex = p["capillary_exchange"]
         uptake = np.full(rows.size, kex + p["receptor_uptake"])
         avp = np.full(rows.size, kex * p["avp_plasma"] * area)
