@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from biohybrid.errors import UserError, did_you_mean, list_choices
+from biohybrid.io import check_run_name
+from biohybrid.params import check_overrides, check_whole, overrides_origin
 from biohybrid.registry import find_scenario, get_model
 
 TOP_LEVEL_KEYS = ("name", "description", "model", "seed", "run", "params")
@@ -128,6 +130,8 @@ def read_scenario_file(path: Path) -> dict[str, Any]:
     for key, kind in (("model", str), ("description", str), ("name", str)):
         if key in data and not isinstance(data[key], kind):
             raise UserError(f"In scenario file '{path}', '{key}' must be text.")
+    if "name" in data:
+        check_run_name(data["name"], f"scenario file '{path}'")
     for key in ("run", "params"):
         if key in data and not isinstance(data[key], dict):
             raise UserError(f"In scenario file '{path}', '{key}' must be a table ([{key}]).")
@@ -168,7 +172,9 @@ def load_scenario(
     # Validate the file on its own first, so errors point at the file.
     run_set.resolve(run_values, where=f"[run] of {where}")
     param_set.resolve(param_values, where=f"[params] of {where}")
-    overrides = dict(overrides or {})
+    origin = overrides_origin(overrides)
+    overrides = check_overrides(overrides, origin)
+    seed = check_whole(seed, "The seed", none_ok=True)
     for name, value in overrides.items():
         if name in run_set:
             run_values[name] = value
@@ -177,16 +183,14 @@ def load_scenario(
         else:
             valid = list(param_set) + list(run_set)
             raise UserError(
-                f"Unknown parameter '{name}' in --set for model '{model_cls.name}'."
+                f"Unknown parameter '{name}' in {origin} for model '{model_cls.name}'."
                 f"{did_you_mean(name, valid)} Model parameters: {list_choices(param_set)}."
                 f" Run settings: {list_choices(run_set)}."
             )
-    run = run_set.resolve(run_values, where="--set" if overrides else where)
-    params = param_set.resolve(param_values, where="--set" if overrides else where)
+    run = run_set.resolve(run_values, where=origin if overrides else where)
+    params = param_set.resolve(param_values, where=origin if overrides else where)
     if seed is None:
-        seed = int(data.get("seed", 0))
-    if seed < 0:
-        raise UserError(f"The seed must be a non-negative whole number, got {seed}.")
+        seed = check_whole(data.get("seed", 0), f"The seed in {where}")
     return Scenario(
         name=data.get("name", path.stem),
         model=model_cls.name,
