@@ -145,13 +145,15 @@ def check_overrides(overrides: Any, what: str = "overrides") -> dict[str, Any]:
     return dict(overrides)
 
 
-def check_whole(value: Any, what: str, minimum: int = 0, none_ok: bool = False) -> int | None:
+def check_whole(
+    value: Any, what: str, minimum: int | None = 0, none_ok: bool = False
+) -> int | None:
     """Check a whole-number argument (a seed, a worker count): an ``int``, not a bool.
 
     Args:
         value: The value (a Python or NumPy integer).
         what: Its name for messages (e.g. ``"seed"``, ``"workers"``).
-        minimum: The smallest value allowed.
+        minimum: The smallest value allowed (``None``: no bound, the caller checks).
         none_ok: Whether ``None`` (meaning "the default") is allowed.
 
     Returns:
@@ -163,9 +165,14 @@ def check_whole(value: Any, what: str, minimum: int = 0, none_ok: bool = False) 
     if value is None and none_ok:
         return None
     value = _plain(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or (minimum is not None and value < minimum)
+    ):
+        bound = f" >= {minimum}" if minimum is not None else ""
         raise UserError(
-            f"{what} must be a whole number >= {minimum}, got {show_value(value)}"
+            f"{what} must be a whole number{bound}, got {show_value(value)}"
             f"{'' if isinstance(value, int | float) else f' ({type(value).__name__})'}."
         )
     return int(value)

@@ -292,14 +292,14 @@ def make_design(
     for name in params:
         if not isinstance(name, str):
             raise UserError(f"Parameter names in params must be text, got {show_value(name)}.")
+        if name == "seed":
+            raise UserError("Use replicates (and the sweep seed) to vary seeds, not --param seed.")
         if name not in decls:
             raise UserError(
                 f"Cannot sweep '{name}': not a parameter or run setting of model"
                 f" '{model_cls.name}'.{did_you_mean(name, decls)}"
                 f" Valid names: {list_choices(decls)}."
             )
-        if name == "seed":
-            raise UserError("Use replicates (and the sweep seed) to vary seeds, not --param seed.")
     names = list(params)
     sample_seed = int(np.random.SeedSequence(int(seed)).generate_state(1)[0])
     spec: dict[str, list[Any]] = {}

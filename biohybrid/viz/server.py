@@ -67,7 +67,7 @@ def check_port(host: str, port: int) -> int:
         UserError: If ``port`` is out of range, ``host`` is not an address of this machine
             (a host problem), or the port is in use or not allowed (a port problem).
     """
-    port = check_whole(port, "--port")
+    port = check_whole(port, "--port", minimum=None)
     if not 0 <= port <= 65535:
         raise UserError(f"--port must be between 0 and 65535 (0: any free port), got {port}.")
     family, _, address = _addresses(host, port)[0]
