@@ -8,8 +8,10 @@ failure); the runner records it in the manifest with status ``failed``.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 
 class UserError(Exception):
@@ -48,3 +50,37 @@ def list_choices(choices: Iterable[str], limit: int = 40) -> str:
     if len(items) > limit:
         return ", ".join(items[:limit]) + f", ... ({len(items) - limit} more)"
     return ", ".join(items)
+
+
+@contextlib.contextmanager
+def setup_errors(scenario: Any) -> Iterator[None]:
+    """Report a model that cannot be set up with valid-looking values as a :class:`UserError`.
+
+    Every value can be within its declared range and the set-up still fail on it, e.g. an
+    initial radius of ``1e308`` overflows when squared. Use around building a model from a
+    resolved scenario (a run, and ``biohybrid viz`` before its server starts), so such a
+    value is reported with the values that were changed, instead of as a traceback.
+
+    Args:
+        scenario: The resolved :class:`~biohybrid.scenario.Scenario` (``name``, ``model``,
+            ``overrides``).
+
+    Raises:
+        UserError: If an arithmetic error, a ``ValueError`` or a ``MemoryError`` escapes.
+    """
+    try:
+        yield
+    except (ArithmeticError, ValueError, MemoryError) as exc:
+        changed = getattr(scenario, "overrides", None) or {}
+        shown = ", ".join(f"{k}={v!r}" for k, v in changed.items())
+        hint = (
+            f" The values changed from the scenario file were: {shown}."
+            if shown
+            else " Check the scenario file's values."
+        )
+        detail = str(exc) or "no detail"
+        raise UserError(
+            f"Cannot set up scenario '{getattr(scenario, 'name', '?')}' (model"
+            f" '{getattr(scenario, 'model', '?')}'): {type(exc).__name__}: {detail}.{hint}"
+            " A value may be valid on its own but too large to compute with."
+        ) from None

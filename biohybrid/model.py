@@ -250,9 +250,7 @@ class HybridModel(mesa.Model):
             fields = list(self.build_fields())
         except ValueError as exc:  # invalid field declaration from user parameters
             raise UserError(f"Invalid field settings for model '{self.name}': {exc}.") from None
-        self.tissue: TissueLayer | None = (
-            TissueLayer(self.lattice, fields) if fields else None
-        )
+        self.tissue: TissueLayer | None = TissueLayer(self.lattice, fields) if fields else None
 
     def _build_couplings(self) -> None:
         self.couplings: dict[str, Coupling] = {}

@@ -7,6 +7,10 @@ declaration, so defaults live in exactly one place.
 Validation uses pydantic (``create_model`` with ``extra="forbid"`` and
 ``allow_inf_nan=False``), so a NaN, a wrong type, or a value outside the declared range is
 rejected with a message that names the parameter, its units and its valid range.
+
+Types are strict: ``true``/``false`` is not a number or an integer, ``1.5`` is not an
+integer (``2.0`` is accepted as ``2``), ``1`` is not ``true`` and text is not a number.
+NumPy scalars count as the matching Python scalars.
 """
 
 from __future__ import annotations
@@ -14,11 +18,164 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import numpy as np
 import pydantic
 
 from biohybrid.errors import UserError, did_you_mean, list_choices
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the matching Python scalar; anything else unchanged."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _number(value: Any) -> Any:
+    value = _plain(value)
+    if isinstance(value, bool):
+        raise ValueError("true/false is not a number")
+    if isinstance(value, int):
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValueError("the number is too large") from None
+    return value
+
+
+def _whole(value: Any) -> Any:
+    value = _plain(value)
+    if isinstance(value, bool):
+        raise ValueError("true/false is not a whole number")
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise ValueError(f"{value!r} is not a whole number")
+        return int(value)
+    if isinstance(value, str):
+        raise ValueError("text is not a whole number")
+    return value
+
+
+def _truth(value: Any) -> Any:
+    value = _plain(value)
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
+def _text(value: Any) -> Any:
+    value = _plain(value)
+    if not isinstance(value, str):
+        raise ValueError("expected text")
+    return value
+
+
+_ANNOTATIONS: dict[type, Any] = {
+    float: Annotated[pydantic.StrictFloat, pydantic.BeforeValidator(_number)],
+    int: Annotated[pydantic.StrictInt, pydantic.BeforeValidator(_whole)],
+    bool: Annotated[pydantic.StrictBool, pydantic.BeforeValidator(_truth)],
+    str: Annotated[pydantic.StrictStr, pydantic.BeforeValidator(_text)],
+}
+
+
+def show_value(value: Any) -> str:
+    """A value as a user typed it: ``true``/``false`` for booleans, else its ``repr``."""
+    value = _plain(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class Overrides(dict[str, Any]):
+    """``{name: value}`` overrides that remember where they were given, for messages.
+
+    The command line tags its ``--set`` values with ``origin="--set"``; a plain mapping
+    from the Python API is reported as ``overrides``.
+
+    Args:
+        values: The overrides.
+        origin: Where they were given (``"--set"``, ``"overrides"``).
+    """
+
+    def __init__(self, values: Mapping[str, Any] | None = None, origin: str = "overrides"):
+        super().__init__(values or {})
+        self.origin = origin
+
+
+def overrides_origin(overrides: Any) -> str:
+    """Where ``overrides`` were given: an :class:`Overrides`' origin, else ``"overrides"``."""
+    return getattr(overrides, "origin", "overrides")
+
+
+def check_overrides(overrides: Any, what: str = "overrides") -> dict[str, Any]:
+    """Check that ``overrides`` is a ``{name: value}`` mapping with text names.
+
+    Args:
+        overrides: ``None`` or a mapping.
+        what: How it was given, for messages.
+
+    Returns:
+        A plain ``dict`` copy (empty for ``None``).
+
+    Raises:
+        UserError: If it is not a mapping (e.g. the text ``"t_end=60"``) or a name is not text.
+    """
+    if overrides is None:
+        return {}
+    if isinstance(overrides, str):
+        hint = overrides.split("=", 1)
+        example = (
+            f"{{{hint[0].strip()!r}: {hint[1].strip()}}}"
+            if len(hint) == 2 and hint[0].strip().isidentifier()
+            else "{'t_end': 60.0}"
+        )
+        raise UserError(
+            f"{what} must be a mapping of names to values, e.g. {example}; got the text"
+            f" {overrides!r} (NAME=VALUE text is for the command line's --set)."
+        )
+    if not isinstance(overrides, Mapping):
+        raise UserError(
+            f"{what} must be a mapping of names to values, e.g. {{'t_end': 60.0}}; got a"
+            f" {type(overrides).__name__}."
+        )
+    for key in overrides:
+        if not isinstance(key, str):
+            raise UserError(f"The names in {what} must be text, got {key!r}.")
+    return dict(overrides)
+
+
+def check_whole(
+    value: Any, what: str, minimum: int | None = 0, none_ok: bool = False
+) -> int | None:
+    """Check a whole-number argument (a seed, a worker count): an ``int``, not a bool.
+
+    Args:
+        value: The value (a Python or NumPy integer).
+        what: Its name for messages (e.g. ``"seed"``, ``"workers"``).
+        minimum: The smallest value allowed (``None``: no bound, the caller checks).
+        none_ok: Whether ``None`` (meaning "the default") is allowed.
+
+    Returns:
+        The value as an ``int`` (or ``None``).
+
+    Raises:
+        UserError: If it is not a whole number >= ``minimum``.
+    """
+    if value is None and none_ok:
+        return None
+    value = _plain(value)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or (minimum is not None and value < minimum)
+    ):
+        bound = f" >= {minimum}" if minimum is not None else ""
+        raise UserError(
+            f"{what} must be a whole number{bound}, got {show_value(value)}"
+            f"{'' if isinstance(value, int | float) else f' ({type(value).__name__})'}."
+        )
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -100,17 +257,16 @@ class ParameterSet(Mapping[str, Param]):
                 raise ValueError(f"default of {name!r} is not finite")
         fields: dict[str, Any] = {}
         for name, p in self.params.items():
-            annotation: Any = p.kind
+            annotation: Any = _ANNOTATIONS.get(p.kind, p.kind)
             if p.choices:
-                from typing import Literal
-
-                annotation = Literal[p.choices]  # type: ignore[valid-type]
+                annotation = Annotated[
+                    Literal[p.choices],  # type: ignore[valid-type]
+                    pydantic.BeforeValidator(_text),
+                ]
             bounds = {"ge": p.ge, "le": p.le, "gt": p.gt, "lt": p.lt}
-            number = Annotated[pydantic.StrictFloat | pydantic.StrictInt, pydantic.Field(**bounds)]
-            if p.kind is float:
-                annotation = pydantic.StrictFloat | pydantic.StrictInt
-            elif p.kind is list:
-                annotation = list[number]
+            number = Annotated[_ANNOTATIONS[float], pydantic.Field(**bounds)]
+            if p.kind is list:
+                annotation = list[pydantic.StrictInt | pydantic.StrictFloat]
                 bounds = {}
             elif p.kind is dict:
                 annotation = number | dict[str, number]
@@ -166,11 +322,13 @@ class ParameterSet(Mapping[str, Param]):
             name = str(err["loc"][0]) if err["loc"] else "?"
             p = self.params.get(name)
             got = values.get(name, "?")
+            msg = str(err["msg"]).removeprefix("Value error, ")
             if p is None:
-                raise UserError(f"Invalid parameters{origin}: {err['msg']}.") from None
+                raise UserError(f"Invalid parameters{origin}: {msg}.") from None
             raise UserError(
-                f"Invalid value {got!r} for parameter '{name}'{origin} ({p.description}, in"
-                f" {p.units}): {err['msg'].lower()}. Valid values: {p.range_text()}."
+                f"Invalid value {show_value(got)} for parameter '{name}'{origin}"
+                f" ({p.description}, in {p.units}): {msg[:1].lower() + msg[1:]}."
+                f" Valid values: {p.range_text()}."
             ) from None
         out = model.model_dump()
         for name, p in self.params.items():

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from biohybrid.errors import UserError, did_you_mean, list_choices
+from biohybrid.io import check_scenario_path
 
 if TYPE_CHECKING:
     from biohybrid.model import HybridModel
@@ -93,6 +94,7 @@ def find_scenario(name_or_path: str) -> Path:
     path = Path(name_or_path)
     if path.is_file():
         return path
+    check_scenario_path(path)  # a folder, device or FIFO is named as such, never opened
     if path.suffix == ".toml" or "/" in name_or_path:
         raise UserError(
             f"Scenario file '{name_or_path}' does not exist. Bundled scenarios:"

@@ -31,9 +31,9 @@ from typing import Any
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from biohybrid.errors import SimulationError, UserError
+from biohybrid.errors import SimulationError, setup_errors
 from biohybrid.figures import plot_biomarkers, save_figure
-from biohybrid.io import atomic_write_json, atomic_write_text
+from biohybrid.io import atomic_write_json, atomic_write_text, first_writes, make_output_dir
 from biohybrid.scenario import Scenario, load_scenario
 from biohybrid.viz.frames import FrameRecorder
 from biohybrid.viz.outputs import write_run_figures
@@ -168,14 +168,14 @@ def run_scenario(
     else:
         scenario = load_scenario(scenario, overrides, seed)
     model_cls = scenario.model_class
-    model = model_cls(params=scenario.params, run=scenario.run, seed=scenario.seed)
+    with setup_errors(scenario):
+        model = model_cls(params=scenario.params, run=scenario.run, seed=scenario.seed)
 
     run_dir: Path | None = None
+    created: Path | None = None
     if write:
         run_dir = Path(out) if out is not None else default_run_dir(scenario)
-        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-            raise UserError(f"Output folder '{run_dir}' already exists and is not empty.")
-        (run_dir / "figures").mkdir(parents=True, exist_ok=True)
+        created = make_output_dir(run_dir, subdirs=("figures",))
 
     manifest: dict[str, Any] = {
         "scenario": scenario.to_dict(),
@@ -201,7 +201,8 @@ def run_scenario(
         manifest["model_time_reached"] = model.t
         atomic_write_json(run_dir / "manifest.json", manifest)
 
-    flush()
+    with first_writes(run_dir, created):
+        flush()
     # viz hook: bounded grid frames (at most ~60) for the run's snapshots and animation
     frames = FrameRecorder.for_model(model) if write and figures else None
     start = time.perf_counter()

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from biohybrid.errors import UserError, did_you_mean
+from biohybrid.io import check_run_name
+from biohybrid.params import check_overrides, check_whole, overrides_origin
 from biohybrid.registry import find_scenario, get_model
 from biohybrid.settings import merge_run, resolve_params, resolve_run, split_settings
 
@@ -129,6 +131,8 @@ def read_scenario_file(path: Path) -> dict[str, Any]:
     for key, kind in (("model", str), ("description", str), ("name", str)):
         if key in data and not isinstance(data[key], kind):
             raise UserError(f"In scenario file '{path}', '{key}' must be text.")
+    if "name" in data:
+        check_run_name(data["name"], f"scenario file '{path}'")
     for key in ("run", "params"):
         if key in data and not isinstance(data[key], dict):
             raise UserError(f"In scenario file '{path}', '{key}' must be a table ([{key}]).")
@@ -165,16 +169,16 @@ def load_scenario(
     # Validate the file on its own first, so errors point at the file.
     resolve_run(model_cls, run_values, where=f"[run] of {where}")
     resolve_params(model_cls, param_values, where=f"[params] of {where}")
-    overrides = dict(overrides or {})
-    over_run, over_params = split_settings(model_cls, overrides, where="--set")
+    origin = overrides_origin(overrides)
+    overrides = check_overrides(overrides, origin)
+    seed = check_whole(seed, "The seed", none_ok=True)
+    over_run, over_params = split_settings(model_cls, overrides, where=origin)
     run_values = merge_run(_flatten_run(model_cls, run_values), over_run)
     param_values = {**param_values, **over_params}
-    run = resolve_run(model_cls, run_values, where="--set" if overrides else where)
-    params = resolve_params(model_cls, param_values, where="--set" if overrides else where)
+    run = resolve_run(model_cls, run_values, where=origin if overrides else where)
+    params = resolve_params(model_cls, param_values, where=origin if overrides else where)
     if seed is None:
-        seed = int(data.get("seed", 0))
-    if seed < 0:
-        raise UserError(f"The seed must be a non-negative whole number, got {seed}.")
+        seed = check_whole(data.get("seed", 0), f"The seed in {where}")
     return Scenario(
         name=data.get("name", path.stem),
         model=model_cls.name,

@@ -30,6 +30,8 @@ from typing import Any
 import pandas as pd
 
 from biohybrid.errors import UserError
+from biohybrid.io import check_output_dir, first_writes, new_dirs_top
+from biohybrid.params import Overrides, check_overrides, check_whole, overrides_origin, show_value
 from biohybrid.scenario import Scenario, load_scenario
 from biohybrid.sweep.design import Design, make_design
 from biohybrid.sweep.execute import ProgressFn, run_dask, run_inprocess, run_pool
@@ -53,12 +55,12 @@ def _default_out(scenario: Scenario) -> Path:
     return path
 
 
-def _check_values(sc: Scenario, design: Design, overrides: Mapping[str, Any]) -> None:
+def _check_values(sc: Scenario, design: Design, where: str) -> None:
     """Validate every swept value (grid) or both ends of every range, before any run."""
     from biohybrid.settings import merge_run, resolve_params, resolve_run, split_settings
 
     cls = sc.model_class
-    where = "the sweep's --param values"
+    where = f"the sweep's {where} values"
     for name in design.names:
         for value in design.spec[name]:
             swept_run, swept_params = split_settings(cls, {name: value}, where=where)
@@ -66,6 +68,25 @@ def _check_values(sc: Scenario, design: Design, overrides: Mapping[str, Any]) ->
                 resolve_run(cls, merge_run(sc.run, swept_run), where=where)
             else:
                 resolve_params(cls, {**sc.params, **swept_params}, where=where)
+
+
+def _check_arguments(workers: Any, out: Any, progress: Any, flags: Mapping[str, Any]) -> int | None:
+    """Check the sweep's plain arguments (types and ranges), before anything is loaded."""
+    workers = check_whole(workers, "workers", minimum=1, none_ok=True)
+    if out is not None and not isinstance(out, str | os.PathLike):
+        raise UserError(
+            f"out must be a folder path (text or pathlib.Path), got {show_value(out)}"
+            f" ({type(out).__name__})."
+        )
+    if not (isinstance(progress, bool) or callable(progress)):
+        raise UserError(
+            "progress must be true/false or a callable progress(done, total, row), got"
+            f" {show_value(progress)}."
+        )
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise UserError(f"{name} must be true or false, got {show_value(value)}.")
+    return workers
 
 
 def _metrics_blob(metrics: Callable[..., Mapping[str, Any]] | None) -> bytes | None:
@@ -173,19 +194,28 @@ def sweep(
     Raises:
         UserError: On invalid input (before any run), or if ``out`` holds another sweep.
     """
-    overrides = dict(overrides or {})
-    sc = load_scenario(scenario, overrides)
+    workers = _check_arguments(
+        workers,
+        out,
+        progress,
+        {"retry_failed": retry_failed, "run_figures": run_figures, "figures": figures},
+    )
+    origin = overrides_origin(overrides)
+    overrides = check_overrides(overrides, origin)
+    sc = load_scenario(scenario, Overrides(overrides, origin))
     d = make_design(
         params, model_cls=sc.model_class, design=design, n=n, replicates=replicates, seed=seed
     )
     for name in d.names:
         if name in overrides:
-            raise UserError(f"'{name}' is both swept and fixed by an override; choose one.")
-    _check_values(sc, d, overrides)
-    if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
-        raise UserError(f"workers must be a whole number >= 1, got {workers!r}.")
+            raise UserError(
+                f"'{name}' is both swept and fixed in {origin}; choose one (drop it from"
+                f" {origin} or from the swept parameters)."
+            )
+    _check_values(sc, d, getattr(params, "origin", "params"))
     blob = _metrics_blob(metrics)
-    root = Path(out) if out is not None else _default_out(sc)
+    root = check_output_dir(Path(out) if out is not None else _default_out(sc))
+    created = new_dirs_top(root)
     store = SweepStore(root)
     base = sc.to_dict()
     # The resolved params and run settings define the sweep; where they came from (file,
@@ -202,7 +232,8 @@ def sweep(
         "metrics": getattr(metrics, "__qualname__", "default") if metrics else "default",
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    store.open(record)
+    with first_writes(root, created):
+        store.open(record)
     base.update(source=source, overrides=typed)
 
     runs = d.runs()
@@ -250,7 +281,9 @@ def sweep(
     bar = None
     callback: ProgressFn | None = None
     if progress is True:
-        callback, bar = _progress_bar(len(todo), f"{sc.name} ({d.kind})")
+        from rich.markup import escape
+
+        callback, bar = _progress_bar(len(todo), escape(f"{sc.name} ({d.kind})"))
     elif callable(progress):
         callback = progress
     start = time.perf_counter()

@@ -2,14 +2,19 @@
 
 Four designs, all built from one ``params`` mapping of declared parameter names:
 
-* ``grid``: full factorial over value lists, ``{"s_max": [0.1, 0.5, 1.0], ...}``; a range
-  ``(lo, hi)`` is allowed when ``n`` is given and becomes ``n`` evenly spaced values.
+* ``grid``: full factorial over value lists, ``{"s_max": [0.1, 0.5, 1.0], ...}`` (a list, a
+  NumPy array or any other sequence of values); a range ``(lo, hi)`` (a tuple) is allowed
+  when ``n`` is given and becomes ``n`` evenly spaced values.
 * ``lhs``: a Latin hypercube of ``n`` points over ranges ``{"s_max": (0.1, 1.0), ...}``
   (SciPy's :class:`scipy.stats.qmc.LatinHypercube`).
 * ``sobol``: Saltelli's extension of the Sobol sequence for first- and total-order Sobol
   indices, ``n * (d + 2)`` points (SALib, ``calc_second_order=False``); ``n`` should be a
   power of two.
 * ``morris``: ``n`` Morris trajectories of ``d + 1`` points on a 4-level grid (SALib).
+
+A range is a ``tuple`` ``(lo, hi)`` (or ``{"lo": ..., "hi": ...}``), on the command line
+``--param NAME=lo:hi``; a list (or array) is always a list of values, so the sampled designs
+refuse one instead of silently reading two values as a range.
 
 Every design point is run ``replicates`` times. Runs are numbered in design order (point
 major, replicate minor) and run ``i`` gets the integer seed
@@ -38,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from biohybrid.errors import UserError, did_you_mean, list_choices
+from biohybrid.params import Overrides, check_whole, show_value
 
 DESIGNS = ("grid", "lhs", "sobol", "morris")
 SENSITIVITY_DESIGNS = ("sobol", "morris")
@@ -150,7 +156,7 @@ def parse_param_text(items: Sequence[str] | None) -> dict[str, Any]:
     """
     from biohybrid.scenario import parse_value
 
-    out: dict[str, Any] = {}
+    out = Overrides(origin="--param")
     for item in items or []:
         if "=" not in item:
             raise UserError(
@@ -158,12 +164,16 @@ def parse_param_text(items: Sequence[str] | None) -> dict[str, Any]:
                 " (e.g. --param s_max=0.1,0.5,1 or --param s_max=0.1:1)."
             )
         name, text = (s.strip() for s in item.split("=", 1))
+        if not name:
+            raise UserError(f"--param expects NAME=..., got '{item}': the name is missing.")
         if name in out:
             raise UserError(f"--param '{name}' is given twice; give each parameter once.")
         if ":" in text and "," not in text:
             parts = text.split(":")
-            if len(parts) != 2:
-                raise UserError(f"--param {name}: a range is lo:hi, got '{text}'.")
+            if len(parts) != 2 or not all(p.strip() for p in parts):
+                raise UserError(
+                    f"--param {name}: a range is lo:hi with two numbers (e.g. 0.1:1), got '{text}'."
+                )
             out[name] = (parse_value(parts[0].strip()), parse_value(parts[1].strip()))
         else:
             out[name] = [parse_value(v.strip()) for v in text.split(",") if v.strip()]
@@ -180,21 +190,52 @@ def _declarations(model_cls: type) -> dict[str, Any]:
 
 def _check_range(name: str, value: Any, design: str) -> tuple[float, float]:
     if isinstance(value, Mapping):
-        value = (value.get("lo"), value.get("hi"))
+        if set(value) != {"lo", "hi"}:
+            raise UserError(
+                f"A range for '{name}' given as a mapping needs exactly the keys 'lo' and 'hi',"
+                f" got {sorted(map(str, value))}."
+            )
+        value = (value["lo"], value["hi"])
+    if isinstance(value, list | np.ndarray) and design != "grid":
+        raise UserError(
+            f"The {design} design samples a range (lo, hi) for '{name}': give it as a tuple"
+            f" (lo, hi) (on the command line: --param {name}=lo:hi). A list such as"
+            f" {show_value(_values_list(value))} is a list of values, for the grid design."
+        )
+    value = tuple(_plain(v) for v in value) if isinstance(value, tuple) else value
     if (
-        not isinstance(value, Sequence)
-        or isinstance(value, str)
+        not isinstance(value, tuple)
         or len(value) != 2
         or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
     ):
         raise UserError(
             f"The {design} design needs a range (lo, hi) of two numbers for '{name}',"
-            f" got {value!r} (on the command line: --param {name}=lo:hi)."
+            f" got {show_value(value)} (on the command line: --param {name}=lo:hi)."
         )
-    lo, hi = float(value[0]), float(value[1])
+    try:
+        lo, hi = float(value[0]), float(value[1])
+    except OverflowError:
+        raise UserError(f"The range of '{name}' is too large: {show_value(value)}.") from None
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise UserError(f"The range of '{name}' must be finite with lo < hi, got ({lo}, {hi}).")
     return lo, hi
+
+
+def _values_list(value: Any) -> list[Any]:
+    """A sequence of values (list, tuple, NumPy array, pandas Series, range) as a list."""
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1:
+            raise UserError(f"A NumPy array of values must be one-dimensional, got {value.shape}.")
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, pd.Series | pd.Index):
+        return [_plain(v) for v in value.tolist()]
+    return [_plain(v) for v in value]
+
+
+def _is_values(value: Any) -> bool:
+    if isinstance(value, np.ndarray):
+        return value.ndim >= 1
+    return isinstance(value, Sequence | pd.Series | pd.Index) and not isinstance(value, str | bytes)
 
 
 def _cast(decl: Any, column: np.ndarray) -> pd.Series:
@@ -232,29 +273,33 @@ def make_design(
     Raises:
         UserError: On an unknown design or parameter name, a bad range or a bad ``n``.
     """
-    if design not in DESIGNS:
+    if not isinstance(design, str) or design not in DESIGNS:
+        shown = design if isinstance(design, str) else show_value(design)
+        hint = did_you_mean(design, DESIGNS) if isinstance(design, str) else ""
+        raise UserError(f"Unknown design '{shown}'.{hint} Valid designs: {', '.join(DESIGNS)}.")
+    if not isinstance(params, Mapping):
         raise UserError(
-            f"Unknown design '{design}'.{did_you_mean(design, DESIGNS)}"
-            f" Valid designs: {', '.join(DESIGNS)}."
+            "params must be a mapping of parameter names to values, e.g."
+            " {'s_max': [0.1, 0.5, 1.0]} (grid) or {'s_max': (0.1, 1.0)} (lhs, sobol,"
+            f" morris); got a {type(params).__name__} {show_value(params)}."
         )
     if not params:
         raise UserError("A sweep needs at least one parameter to vary (--param NAME=...).")
-    if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 1:
-        raise UserError(f"replicates must be a whole number >= 1, got {replicates!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise UserError(f"The sweep seed must be a non-negative whole number, got {seed!r}.")
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1):
-        raise UserError(f"n must be a whole number >= 1, got {n!r}.")
+    replicates = check_whole(replicates, "replicates", minimum=1)
+    seed = check_whole(seed, "The sweep seed")
+    n = check_whole(n, "n", minimum=1, none_ok=True)
     decls = _declarations(model_cls)
     for name in params:
+        if not isinstance(name, str):
+            raise UserError(f"Parameter names in params must be text, got {show_value(name)}.")
+        if name == "seed":
+            raise UserError("Use replicates (and the sweep seed) to vary seeds, not --param seed.")
         if name not in decls:
             raise UserError(
                 f"Cannot sweep '{name}': not a parameter or run setting of model"
                 f" '{model_cls.name}'.{did_you_mean(name, decls)}"
                 f" Valid names: {list_choices(decls)}."
             )
-        if name == "seed":
-            raise UserError("Use replicates (and the sweep seed) to vary seeds, not --param seed.")
     names = list(params)
     sample_seed = int(np.random.SeedSequence(int(seed)).generate_state(1)[0])
     spec: dict[str, list[Any]] = {}
@@ -271,14 +316,21 @@ def make_design(
                     )
                 lo, hi = _check_range(name, value, design)
                 vals = list(_cast(decls[name], np.linspace(lo, hi, n)))
-            elif isinstance(value, Sequence) and not isinstance(value, str):
-                vals = [_plain(v) for v in value]
+            elif _is_values(value):
+                vals = _values_list(value)
+            elif isinstance(value, set | frozenset):
+                raise UserError(
+                    f"The values of '{name}' are a set, which has no order; give a list so that"
+                    " the design's run order is reproducible."
+                )
             else:
-                vals = [_plain(value)]
+                vals = [_plain(value.item() if isinstance(value, np.ndarray) else value)]
             if not vals:
                 raise UserError(f"No values given for '{name}'.")
             if len(set(map(repr, vals))) != len(vals):
-                raise UserError(f"Repeated values for '{name}': {vals}. Use replicates instead.")
+                raise UserError(
+                    f"Repeated values for '{name}': {show_value(vals)}. Use replicates instead."
+                )
             numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in vals)
             if numeric and (decls[name].kind is float or any(isinstance(v, float) for v in vals)):
                 vals = [float(v) for v in vals]  # 1 and 1.0 are the same design
