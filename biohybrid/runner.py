@@ -32,11 +32,9 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from biohybrid.errors import SimulationError, setup_errors
-from biohybrid.figures import plot_biomarkers, save_figure
 from biohybrid.io import atomic_write_json, atomic_write_text, first_writes, make_output_dir
+from biohybrid.observers import default_observers
 from biohybrid.scenario import Scenario, load_scenario
-from biohybrid.viz.frames import FrameRecorder
-from biohybrid.viz.outputs import write_run_figures
 
 _PACKAGES = ("biohybrid", "mesa", "fipy", "numpy", "scipy", "pandas", "matplotlib", "pydantic")
 
@@ -203,8 +201,7 @@ def run_scenario(
 
     with first_writes(run_dir, created):
         flush()
-    # viz hook: bounded grid frames (at most ~60) for the run's snapshots and animation
-    frames = FrameRecorder.for_model(model) if write and figures else None
+    observers = default_observers(model, scenario.name) if write and figures else []
     start = time.perf_counter()
     status, message = "completed", "reached t_end"
     previous = None
@@ -217,8 +214,8 @@ def run_scenario(
     try:
         while model.running and model.tick < n_ticks:
             model.step()
-            if frames is not None:  # viz hook
-                frames.observe(model)
+            for observer in observers:
+                observer.observe(model)
             if progress is not None:
                 progress(model.tick, n_ticks)
             if run_dir is not None and time.perf_counter() - last_flush > 5.0:
@@ -246,22 +243,19 @@ def run_scenario(
     manifest.update(status=status, message=message, ended=_now(), wall_time_s=round(wall, 3))
     df = model.recorder.frame()
     if run_dir is not None:
+        # the data first: biomarkers, summary and the final manifest, then the figures
         if summary:
             atomic_write_json(run_dir / "summary.json", summary)
-        if figures:
-            try:
-                fig = plot_biomarkers(
-                    df,
-                    model.recorder.units,
-                    model_cls.time_units,
-                    title=f"{scenario.name} ({status})",
-                )
-                save_figure(fig, run_dir / "figures" / "biomarkers.png")
-                model.write_outputs(run_dir)
-                write_run_figures(model, run_dir, frames)  # viz: snapshots.png, animation.gif
-            except Exception as exc:  # figures are secondary; record, don't lose the run
-                manifest["figure_error"] = f"{type(exc).__name__}: {exc}"
         flush()
+        errors = []
+        for observer in observers:
+            try:
+                observer.finish(model, run_dir, status)
+            except Exception as exc:  # figures are secondary; record, don't lose the run
+                errors.append(f"{type(observer).__name__}: {type(exc).__name__}: {exc}")
+        if errors:
+            manifest["figure_error"] = "; ".join(errors)
+            flush()
     return RunResult(
         status=status,
         message=message,

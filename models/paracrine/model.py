@@ -52,6 +52,7 @@ RESPONDER = ParameterSet(
 
 A = SpeciesIndex(("a",))
 R = SpeciesIndex(("r",))
+INPUTS = SpeciesIndex(("factor",), "inputs")
 
 
 def source_rhs(t: Any, y: NDArray, p: Mapping[str, Any], u: NDArray) -> NDArray:
@@ -67,16 +68,16 @@ def source_jac(t: Any, y: NDArray, p: Mapping[str, Any], u: NDArray) -> NDArray:
 
 
 def responder_rhs(t: Any, y: NDArray, p: Mapping[str, Any], u: NDArray) -> NDArray:
-    """``dr/dt``, shape ``(N, 1)``; ``u[:, 0]`` is the local factor, nM."""
+    """``dr/dt``, shape ``(N, 1)``; input ``factor`` is the local concentration, nM."""
     s, out = R(y), R.empty_like(y)
-    c = u[:, 0]
+    c = INPUTS(u)["factor"]
     out["r"] = p["k_on"] * c * (1.0 - s["r"]) - p["k_off"] * s["r"]
     return out.array
 
 
 def responder_jac(t: Any, y: NDArray, p: Mapping[str, Any], u: NDArray) -> NDArray:
     """Jacobian, shape ``(N, 1, 1)``."""
-    return (-(p["k_on"] * u[:, 0]) - p["k_off"]).reshape(-1, 1, 1)
+    return (-(p["k_on"] * INPUTS(u)["factor"]) - p["k_off"]).reshape(-1, 1, 1)
 
 
 class ParacrineModel(HybridModel):
