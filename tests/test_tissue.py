@@ -52,6 +52,7 @@ LATTICES = {
     "2d": Lattice((6, 5), (4.0, 2.5)),
     "3d": Lattice((4, 3, 3), (2.0, 3.0, 5.0)),
 }
+EDGE_LATTICES = {"2d_thin": Lattice((5, 1), 2.0), "3d_two": Lattice((2, 2, 3), (1.0, 2.0, 3.0))}
 
 
 def _diffusion(kind: str, lattice: Lattice) -> float | tuple | np.ndarray:
@@ -103,7 +104,14 @@ ASSEMBLY_CASES = [
     for dim in sorted(LATTICES)
     for boundary in BOUNDARIES
     for kind in ("isotropic", "anisotropic", "per_site_axis")
-] + [("1d", "dirichlet", "per_site"), ("3d", "periodic", "per_site")]
+] + [
+    ("1d", "dirichlet", "per_site"),
+    ("3d", "periodic", "per_site"),
+    # one site across (a wrap face joins a site to itself) and two (two faces join them)
+    ("2d_thin", "periodic", "per_site_axis"),
+    ("2d_thin", "dirichlet", "per_site_axis"),
+    ("3d_two", "periodic", "per_site_axis"),
+]
 
 
 @pytest.mark.parametrize(("dim", "boundary", "kind"), ASSEMBLY_CASES)
@@ -111,7 +119,7 @@ def test_own_assembly_equals_fipy_matrix(dim, boundary, kind):
     # A0 + diag(V u) must be the matrix FiPy assembles for TransientTerm == DiffusionTerm(D_f)
     # − ImplicitSourceTerm(decay + u) [FiPy], with FiPy computing the face coefficient D_f
     # itself (harmonicFaceValue × squared face normal), on Grid1D/2D/3D and periodic grids.
-    lattice = LATTICES[dim]
+    lattice = {**LATTICES, **EDGE_LATTICES}[dim]
     n = lattice.n_sites
     spec = FieldSpec(
         "a", diffusion=_diffusion(kind, lattice), decay=0.05, boundary=boundary, boundary_value=0.3
