@@ -73,8 +73,10 @@ def conserve(
     Summing the rows of ``A x = b`` gives the step's mass budget (the diffusion stencil
     sums to zero), so ``Σ r`` times ``dt`` is the amount an inexact solve creates or
     destroys. With the column sums ``s`` of ``A``, ``x ← x (1 + Σr / s·x)`` removes it while
-    keeping the sign pattern of ``x``. It does not make ``x`` more accurate: the
-    residual's norm stays about what it was, and the layer's ledger reports it
+    keeping the sign pattern of ``x``. It does not make ``x`` more accurate: the new
+    residual is ``r − ε A x`` with ``ε = Σr / s·x``, so for ``A x ≈ b >= 0`` its norm is at
+    most about ``(1 + √n) ‖r‖`` (approached when ``b`` is concentrated on a few sites, e.g.
+    a point release), and the layer's ledger reports it
     (:meth:`~biohybrid.tissue.layer.TissueLayer.solve_residual`).
 
     Args:
