@@ -197,6 +197,8 @@ def run_scenario(
         write_biomarkers_csv(run_dir / "biomarkers.csv", model.recorder.frame())
         manifest["counters"] = model.all_counters()
         manifest["model_time_reached"] = model.t
+        if model.tissue is not None:  # mass ledger and the solves' own residuals, per field
+            manifest["tissue"] = model.tissue.diagnostics()
         atomic_write_json(run_dir / "manifest.json", manifest)
 
     with first_writes(run_dir, created):
