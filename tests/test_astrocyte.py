@@ -34,10 +34,8 @@ def test_gap_junction_step_is_exact_backward_euler_and_conserves_ip3():
         run={"nx": 2, "ny": 1, "t_end": 1.0},
     )
     rows = m.table.live_rows()
-    y = m.table.get(rows)
-    y[:, 2] = [1.0, 0.2]
-    m.table.set_rows(rows, y)
-    m._gap_junction_step(0.25)
+    m.population().set_species("ip3", rows, [1.0, 0.2])
+    m.step_coupling("ip3", 0.0, 0.25)  # the declared gap-junction Coupling
     ip3 = m.table.species_values("ip3", rows)
     assert ip3.sum() == pytest.approx(1.2, rel=1e-12)
     assert ip3[0] - ip3[1] == pytest.approx(0.8 / (1 + 2 * 0.7 * 0.25), rel=1e-12)
