@@ -56,8 +56,9 @@ class FrameObserver:
         self.frames = FrameRecorder.for_model(model)
 
     def observe(self, model: Any) -> None:
-        """Keep a frame when one is due."""
-        self.frames.observe(model)
+        """Keep a frame when one is due (none for a single site: no spatial figures)."""
+        if self.frames is not None:
+            self.frames.observe(model)
 
     def finish(self, model: Any, run_dir: Path, status: str) -> None:
         """``snapshots.png``, ``animation.gif`` (and ``kymograph.png`` in 1-D)."""
