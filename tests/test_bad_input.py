@@ -688,7 +688,7 @@ def test_a_failed_figure_write_is_said_on_the_console(tmp_path: Path, monkeypatc
     def broken(*args: Any, **kwargs: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("biohybrid.runner.save_figure", broken)
+    monkeypatch.setattr("biohybrid.observers.save_figure", broken)
     args = ["run", "demo", "-s", "t_end=30", "-s", "nx=6", "-s", "ny=6", "--out", "r"]
     assert cli(args) == 0
     cap = capsys.readouterr()
