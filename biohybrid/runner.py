@@ -12,6 +12,16 @@ A run folder (default ``outputs/<scenario>/<UTC timestamp>-s<seed>/``) holds
 Every file is written atomically. The CSV is rewritten at most every few seconds during a
 run and once at the end, so a run stopped by Ctrl-C, SIGTERM or a numerical failure keeps
 everything recorded up to then, and its manifest says how it ended.
+
+At the end the data come first: ``biomarkers.csv``, then ``summary.json``, then the final
+manifest (``ended`` set), and only then the figures. SIGINT and SIGTERM stay handled until
+the manifest is final: in the time loop the first one stops the run (``interrupted``);
+while the data and the manifest are being written they are held back; during the figures
+one stops the figures (recorded as ``figure_error``). The manifest's ``signals`` lists
+every stop signal received, with the phase it arrived in. A signal that arrives after a
+run has reached ``t_end`` (or failed) is delivered again, to the handler that was in place
+before the run, once everything is written: the process still stops, with its data whole.
+SIGKILL cannot be handled; it can only lose the figures, since the data are written first.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -36,6 +46,9 @@ from biohybrid.io import atomic_write_json, atomic_write_text
 from biohybrid.scenario import Scenario, load_scenario
 from biohybrid.viz.frames import FrameRecorder
 from biohybrid.viz.outputs import write_run_figures
+
+if TYPE_CHECKING:
+    from biohybrid.model import HybridModel
 
 _PACKAGES = ("biohybrid", "mesa", "fipy", "numpy", "scipy", "pandas", "matplotlib", "pydantic")
 
@@ -72,8 +85,72 @@ class RunResult:
         return self.status == "completed"
 
 
-class _TerminatedError(Exception):
-    """Raised in the main thread when SIGTERM arrives."""
+class _StopSignal(BaseException):
+    """Raised in the main thread by SIGINT or SIGTERM while the run may be stopped.
+
+    A ``BaseException``, like ``KeyboardInterrupt``: no ``except Exception`` swallows it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _SignalGuard:
+    """Handles SIGINT and SIGTERM from the start of a run until its manifest is final.
+
+    While ``armed`` (the time loop, the figures) the first signal raises
+    :class:`_StopSignal` and disarms the guard; otherwise (writing the data and the final
+    manifest) a signal is only recorded. The handlers in place before are restored on exit;
+    a signal that was ignored (``SIG_IGN``) stays ignored. Outside the main thread nothing is
+    installed (Python only delivers signals there).
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.phase = "setup"
+        self.received: list[dict[str, str]] = []
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _SignalGuard:
+        for signum in self.SIGNALS:
+            try:
+                if signal.getsignal(signum) is signal.SIG_IGN:
+                    continue
+                self._previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread
+                break
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.armed = False
+        for signum, old in self._previous.items():
+            signal.signal(signum, signal.SIG_DFL if old is None else old)
+        self._previous.clear()
+
+    def arm(self, phase: str) -> None:
+        """Let the next signal stop what runs now (``phase``)."""
+        self.phase = phase
+        self.armed = True
+
+    def disarm(self, phase: str) -> None:
+        """Hold signals back from now on (``phase``), only recording them."""
+        self.armed = False
+        self.phase = phase
+
+    def since(self, phases: tuple[str, ...]) -> list[int]:
+        """The signals received in any of ``phases``, as numbers."""
+        return [signal.Signals[r["signal"]] for r in self.received if r["phase"] in phases]
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.received.append(
+            {"signal": signal.Signals(signum).name, "phase": self.phase, "at": _now()}
+        )
+        if self.armed:
+            self.armed = False
+            raise _StopSignal(signum)
 
 
 def _versions() -> dict[str, str]:
@@ -155,6 +232,32 @@ def run(
     model_cls = scenario.model_class
     model = model_cls(params=scenario.params, run=scenario.run, seed=scenario.seed)
 
+    # From before the run folder exists until its manifest is final, SIGINT and SIGTERM are
+    # handled by the guard: a run folder that exists always ends with a final manifest.
+    with _SignalGuard() as guard:
+        result = _execute(
+            scenario, model, guard, out=out, progress=progress, write=write, figures=figures
+        )
+    # The handlers are restored. A run that ended by itself (completed or failed) has not
+    # answered a stop signal that came during its end: deliver it now that all is written.
+    pending = guard.since(("outputs", "figures", "final"))
+    if pending and result.status != "interrupted":
+        signal.raise_signal(signal.SIGTERM if signal.SIGTERM in pending else pending[0])
+    return result
+
+
+def _execute(
+    scenario: Scenario,
+    model: HybridModel,
+    guard: _SignalGuard,
+    *,
+    out: str | Path | None,
+    progress: Callable[[int, int], None] | None,
+    write: bool,
+    figures: bool,
+) -> RunResult:
+    """Create the run folder, run the time loop, then write data, manifest and figures."""
+    model_cls = type(model)
     run_dir: Path | None = None
     if write:
         run_dir = Path(out) if out is not None else default_run_dir(scenario)
@@ -178,27 +281,30 @@ def run(
         "counters": {},
     }
 
-    def flush() -> None:
+    def write_manifest() -> None:
         if run_dir is None:
             return
-        write_biomarkers_csv(run_dir / "biomarkers.csv", model.recorder.frame())
         manifest["counters"] = model.all_counters()
         manifest["model_time_reached"] = model.t
+        if guard.received:
+            manifest["signals"] = list(guard.received)
         atomic_write_json(run_dir / "manifest.json", manifest)
+
+    def flush() -> None:
+        if run_dir is not None:
+            write_biomarkers_csv(run_dir / "biomarkers.csv", model.recorder.frame())
+            write_manifest()
 
     flush()
     # viz hook: bounded grid frames (at most ~60) for the run's snapshots and animation
     frames = FrameRecorder.for_model(model) if write and figures else None
-    start = time.perf_counter()
     status, message = "completed", "reached t_end"
-    previous = None
-    last_flush = start
     n_ticks = model.schedule.n_ticks
+    start = last_flush = time.perf_counter()
     try:
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    except ValueError:  # not in the main thread
-        previous = None
-    try:
+        guard.arm("loop")
+        if guard.received:  # a signal during setup: stop before the first step
+            raise _StopSignal(guard.since(("setup",))[0])
         while model.running and model.tick < n_ticks:
             model.step()
             if frames is not None:  # viz hook
@@ -208,20 +314,23 @@ def run(
             if run_dir is not None and time.perf_counter() - last_flush > 5.0:
                 flush()
                 last_flush = time.perf_counter()
+        guard.disarm("outputs")
         message = f"reached t_end = {model.t:g} {model_cls.time_units}"
-    except KeyboardInterrupt:
-        status, message = "interrupted", f"interrupted by the user at t = {model.t:g}"
-    except _TerminatedError:
-        status, message = "interrupted", f"terminated (SIGTERM) at t = {model.t:g}"
+    except (KeyboardInterrupt, _StopSignal) as exc:
+        guard.disarm("outputs")
+        status, message = "interrupted", _stop_message(exc, model.t)
     except SimulationError as exc:
+        guard.disarm("outputs")
         status, message = "failed", f"numerical failure at t = {model.t:g}: {exc}"
     except Exception as exc:  # any other failure still ends the run cleanly, with the reason
+        guard.disarm("outputs")
         status, message = "failed", f"{type(exc).__name__} at t = {model.t:g}: {exc}"
         manifest["traceback"] = traceback.format_exc()
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        guard.disarm("outputs")
     wall = time.perf_counter() - start
+
+    # Until the manifest is final, stop signals are only recorded.
     summary: dict[str, Any] = {}
     try:
         summary = model.summary() if status != "failed" else {}
@@ -230,22 +339,40 @@ def run(
     manifest.update(status=status, message=message, ended=_now(), wall_time_s=round(wall, 3))
     df = model.recorder.frame()
     if run_dir is not None:
+        # The data first and the manifest last: once the manifest says how the run
+        # ended, every data file is whole (SIGKILL during the figures loses only them).
+        write_biomarkers_csv(run_dir / "biomarkers.csv", df)
         if summary:
             atomic_write_json(run_dir / "summary.json", summary)
+        write_manifest()
         if figures:
-            try:
-                fig = plot_biomarkers(
-                    df,
-                    model.recorder.units,
-                    model_cls.time_units,
-                    title=f"{scenario.name} ({status})",
-                )
-                save_figure(fig, run_dir / "figures" / "biomarkers.png")
-                model.write_outputs(run_dir)
-                write_run_figures(model, run_dir, frames)  # viz: snapshots.png, animation.gif
-            except Exception as exc:  # figures are secondary; record, don't lose the run
-                manifest["figure_error"] = f"{type(exc).__name__}: {exc}"
-        flush()
+            late = guard.since(("outputs",))
+            if late:
+                name = signal.Signals(late[0]).name
+                manifest["figure_error"] = f"skipped: {name} arrived while writing the data"
+            else:
+                try:
+                    guard.arm("figures")  # a signal now stops the figures, not the data
+                    fig = plot_biomarkers(
+                        df,
+                        model.recorder.units,
+                        model_cls.time_units,
+                        title=f"{scenario.name} ({status})",
+                    )
+                    save_figure(fig, run_dir / "figures" / "biomarkers.png")
+                    model.write_outputs(run_dir)
+                    write_run_figures(model, run_dir, frames)  # viz: snapshots, animation
+                    guard.disarm("final")
+                except _StopSignal as exc:
+                    guard.disarm("final")
+                    name = signal.Signals(exc.signum).name
+                    manifest["figure_error"] = f"stopped by {name} while drawing the figures"
+                except Exception as exc:  # figures are secondary; record, don't lose the run
+                    guard.disarm("final")
+                    manifest["figure_error"] = f"{type(exc).__name__}: {exc}"
+                finally:
+                    guard.disarm("final")
+            write_manifest()
     return RunResult(
         status=status,
         message=message,
@@ -259,5 +386,9 @@ def run(
     )
 
 
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise _TerminatedError()
+def _stop_message(exc: BaseException, t: float) -> str:
+    """How a stopped run ended, in words."""
+    if isinstance(exc, _StopSignal) and exc.signum == signal.SIGTERM:
+        return f"terminated (SIGTERM) at t = {t:g}"
+    name = " (SIGINT)" if isinstance(exc, _StopSignal) else ""
+    return f"interrupted by the user{name} at t = {t:g}"
