@@ -67,6 +67,8 @@ class RunResult:
         wall_time: Wall-clock seconds.
         scenario: The resolved scenario.
         units: ``{biomarker: units}``.
+        stop_signal: ``"SIGINT"`` or ``"SIGTERM"`` if a signal stopped the time loop (the
+            status is then ``interrupted``), else ``None``.
     """
 
     status: str
@@ -78,6 +80,7 @@ class RunResult:
     wall_time: float
     scenario: Scenario
     units: dict[str, str] = field(default_factory=dict)
+    stop_signal: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -298,7 +301,7 @@ def _execute(
     flush()
     # viz hook: bounded grid frames (at most ~60) for the run's snapshots and animation
     frames = FrameRecorder.for_model(model) if write and figures else None
-    status, message = "completed", "reached t_end"
+    status, message, stop_signal = "completed", "reached t_end", None
     n_ticks = model.schedule.n_ticks
     start = last_flush = time.perf_counter()
     try:
@@ -319,6 +322,8 @@ def _execute(
     except (KeyboardInterrupt, _StopSignal) as exc:
         guard.disarm("outputs")
         status, message = "interrupted", _stop_message(exc, model.t)
+        if isinstance(exc, _StopSignal):
+            stop_signal = signal.Signals(exc.signum).name
     except SimulationError as exc:
         guard.disarm("outputs")
         status, message = "failed", f"numerical failure at t = {model.t:g}: {exc}"
@@ -383,6 +388,7 @@ def _execute(
         wall_time=wall,
         scenario=scenario,
         units=model.recorder.units,
+        stop_signal=stop_signal,
     )
 
 

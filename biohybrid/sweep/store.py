@@ -88,6 +88,10 @@ class SweepStore:
             UserError: If another sweep holds the folder, if it holds a different sweep, or
                 if it is a non-sweep folder that is not empty. Nothing is changed then.
         """
+        if self.root.exists() and not self.root.is_dir():
+            raise UserError(
+                f"'{self.root}' is a file, not a folder; choose a new or empty --out folder."
+            )
         if self.root.exists() and not self.meta.exists() and self._foreign_files():
             raise UserError(
                 f"The folder '{self.root}' is not empty and is not a sweep folder (no"
