@@ -185,14 +185,12 @@ def run_cmd(
 def run_exit_code(result: Any) -> int:
     """The exit status of a run: 0 completed, 1 failed, 143 SIGTERM, 130 other interruption.
 
-    A SIGTERM is recognised by ``result.signal == "SIGTERM"`` when the result carries it, or
-    by the runner's message ("terminated (SIGTERM) ...").
+    A SIGTERM is recognised by ``result.stop_signal == "SIGTERM"``.
     """
     if result.status == "completed":
         return 0
     if result.status == "interrupted":
-        signame = getattr(result, "signal", None)
-        if signame == "SIGTERM" or (signame is None and "SIGTERM" in str(result.message)):
+        if getattr(result, "stop_signal", None) == "SIGTERM":
             return EXIT_TERMINATED
         return EXIT_INTERRUPTED
     return EXIT_FAILED

@@ -4,12 +4,23 @@ Models are the packages under ``biohybrid.models`` (the repository's ``models/``
 a ``MODEL`` class, plus any class registered in the ``biohybrid.models`` entry-point group.
 Scenarios are the ``*.toml`` files bundled in ``biohybrid.scenarios`` (the repository's
 ``scenarios/``).
+
+Installed, ``biohybrid.models`` and ``biohybrid.scenarios`` are real subpackages. When
+``biohybrid`` is imported straight from a source checkout (its folder on ``sys.path``, e.g.
+the working directory is the repository root, shadowing an installed copy), they do not
+exist under ``biohybrid/``: importing this module then maps them to the checkout's
+``models/`` and ``scenarios/``, so the bundled models are found however the package is
+installed and from whichever directory it runs.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import pkgutil
+import sys
 from importlib import metadata, resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +30,48 @@ from biohybrid.io import check_scenario_path
 
 if TYPE_CHECKING:
     from biohybrid.model import HybridModel
+
+
+class _CheckoutFinder(importlib.abc.MetaPathFinder):
+    """Finds ``biohybrid.models``/``biohybrid.scenarios`` in a source checkout's top level."""
+
+    def __init__(self, packages: dict[str, Path]) -> None:
+        self.packages = packages
+
+    def find_spec(
+        self, fullname: str, path: object = None, target: object = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        """The spec of a mapped package (its ``__init__.py`` in the checkout), else None."""
+        where = self.packages.get(fullname)
+        if where is None:
+            return None
+        return importlib.util.spec_from_file_location(
+            fullname, where / "__init__.py", submodule_search_locations=[str(where)]
+        )
+
+
+def link_source_checkout() -> None:
+    """Map ``biohybrid.models``/``.scenarios`` to a source checkout's folders, if needed.
+
+    Does nothing for an installed copy (it has both subpackages) or when already done. The
+    finder goes last on ``sys.meta_path``, so an editable install's own mapping wins.
+    """
+    package = Path(__file__).resolve().parent
+    checkout = package.parent
+    if (package / "models").is_dir() or not (checkout / "pyproject.toml").is_file():
+        return
+    if any(isinstance(f, _CheckoutFinder) for f in sys.meta_path):
+        return
+    packages = {
+        f"biohybrid.{name}": checkout / name
+        for name in ("models", "scenarios")
+        if (checkout / name / "__init__.py").is_file()
+    }
+    if packages:
+        sys.meta_path.append(_CheckoutFinder(packages))
+
+
+link_source_checkout()
 
 
 def available_models() -> dict[str, type[HybridModel]]:

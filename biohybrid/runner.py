@@ -12,6 +12,16 @@ A run folder (default ``outputs/<scenario>/<UTC timestamp>-s<seed>/``) holds
 Every file is written atomically. The CSV is rewritten at most every few seconds during a
 run and once at the end, so a run stopped by Ctrl-C, SIGTERM or a numerical failure keeps
 everything recorded up to then, and its manifest says how it ended.
+
+At the end the data come first: ``biomarkers.csv``, then ``summary.json``, then the final
+manifest (``ended`` set), and only then the figures. SIGINT and SIGTERM stay handled until
+the manifest is final: in the time loop the first one stops the run (``interrupted``);
+while the data and the manifest are being written they are held back; during the figures
+one stops the figures (recorded as ``figure_error``). The manifest's ``signals`` lists
+every stop signal received, with the phase it arrived in. A signal that arrives after a
+run has reached ``t_end`` (or failed) is delivered again, to the handler that was in place
+before the run, once everything is written: the process still stops, with its data whole.
+SIGKILL cannot be handled; it can only lose the figures, since the data are written first.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from threadpoolctl import threadpool_limits
@@ -34,7 +44,11 @@ from threadpoolctl import threadpool_limits
 from biohybrid.errors import SimulationError, setup_errors
 from biohybrid.io import atomic_write_json, atomic_write_text, first_writes, make_output_dir
 from biohybrid.observers import default_observers
+from biohybrid.params import check_overrides, overrides_origin
 from biohybrid.scenario import Scenario, load_scenario
+
+if TYPE_CHECKING:
+    from biohybrid.model import HybridModel
 
 _PACKAGES = ("biohybrid", "mesa", "fipy", "numpy", "scipy", "pandas", "matplotlib", "pydantic")
 
@@ -53,6 +67,8 @@ class RunResult:
         wall_time: Wall-clock seconds.
         scenario: The resolved scenario.
         units: ``{biomarker: units}``.
+        stop_signal: ``"SIGINT"`` or ``"SIGTERM"`` if a signal stopped the time loop (the
+            status is then ``interrupted``), else ``None``.
     """
 
     status: str
@@ -64,6 +80,7 @@ class RunResult:
     wall_time: float
     scenario: Scenario
     units: dict[str, str] = field(default_factory=dict)
+    stop_signal: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -71,8 +88,72 @@ class RunResult:
         return self.status == "completed"
 
 
-class _TerminatedError(Exception):
-    """Raised in the main thread when SIGTERM arrives."""
+class _StopSignal(BaseException):
+    """Raised in the main thread by SIGINT or SIGTERM while the run may be stopped.
+
+    A ``BaseException``, like ``KeyboardInterrupt``: no ``except Exception`` swallows it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _SignalGuard:
+    """Handles SIGINT and SIGTERM from the start of a run until its manifest is final.
+
+    While ``armed`` (the time loop, the figures) the first signal raises
+    :class:`_StopSignal` and disarms the guard; otherwise (writing the data and the final
+    manifest) a signal is only recorded. The handlers in place before are restored on exit;
+    a signal that was ignored (``SIG_IGN``) stays ignored. Outside the main thread nothing is
+    installed (Python only delivers signals there).
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.phase = "setup"
+        self.received: list[dict[str, str]] = []
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _SignalGuard:
+        for signum in self.SIGNALS:
+            try:
+                if signal.getsignal(signum) is signal.SIG_IGN:
+                    continue
+                self._previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread
+                break
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.armed = False
+        for signum, old in self._previous.items():
+            signal.signal(signum, signal.SIG_DFL if old is None else old)
+        self._previous.clear()
+
+    def arm(self, phase: str) -> None:
+        """Let the next signal stop what runs now (``phase``)."""
+        self.phase = phase
+        self.armed = True
+
+    def disarm(self, phase: str) -> None:
+        """Hold signals back from now on (``phase``), only recording them."""
+        self.armed = False
+        self.phase = phase
+
+    def since(self, phases: tuple[str, ...]) -> list[int]:
+        """The signals received in any of ``phases``, as numbers."""
+        return [signal.Signals[r["signal"]] for r in self.received if r["phase"] in phases]
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.received.append(
+            {"signal": signal.Signals(signum).name, "phase": self.phase, "at": _now()}
+        )
+        if self.armed:
+            self.armed = False
+            raise _StopSignal(signum)
 
 
 def _versions() -> dict[str, str]:
@@ -113,20 +194,6 @@ def write_biomarkers_csv(path: Path, df: pd.DataFrame) -> None:
 
 def run(
     scenario: str | Path | Scenario,
-    **kwargs: Any,
-) -> RunResult:
-    """Run a scenario and write its run folder (see :func:`run_scenario` for the arguments).
-
-    BLAS is pinned to one thread for the run (threadpoolctl): the batched kernels multiply
-    many small matrices, which a threaded BLAS does not speed up but does make use twice the
-    CPU (measured on the astrocyte wave); the previous limits are restored afterwards.
-    """
-    with threadpool_limits(limits=1, user_api="blas"):
-        return run_scenario(scenario, **kwargs)
-
-
-def run_scenario(
-    scenario: str | Path | Scenario,
     *,
     overrides: Mapping[str, Any] | None = None,
     seed: int | None = None,
@@ -136,6 +203,10 @@ def run_scenario(
     figures: bool = True,
 ) -> RunResult:
     """Run a scenario and write its run folder.
+
+    BLAS is pinned to one thread for the run (threadpoolctl): the batched kernels multiply
+    many small matrices, which a threaded BLAS does not speed up but does make use twice the
+    CPU (measured on the astrocyte wave); the previous limits are restored afterwards.
 
     Args:
         scenario: A bundled scenario name, a path to a scenario file, or a resolved
@@ -156,19 +227,47 @@ def run_scenario(
         UserError: On invalid input, before any file is written.
     """
     if isinstance(scenario, Scenario):
-        if overrides or seed is not None:
+        if overrides is not None or seed is not None:
+            origin = overrides_origin(overrides)
+            extra = check_overrides(overrides, origin) if overrides is not None else {}
             base = scenario
             scenario = load_scenario(
                 base.source,
-                {**base.overrides, **dict(overrides or {})},
+                {**base.overrides, **extra},
                 base.seed if seed is None else seed,
             )
     else:
         scenario = load_scenario(scenario, overrides, seed)
     model_cls = scenario.model_class
-    with setup_errors(scenario):
-        model = model_cls(params=scenario.params, run=scenario.run, seed=scenario.seed)
+    with threadpool_limits(limits=1, user_api="blas"):
+        with setup_errors(scenario):
+            model = model_cls(params=scenario.params, run=scenario.run, seed=scenario.seed)
+        # From before the run folder exists until its manifest is final, SIGINT and SIGTERM
+        # are handled by the guard: a run folder that exists always ends with a final manifest.
+        with _SignalGuard() as guard:
+            result = _execute(
+                scenario, model, guard, out=out, progress=progress, write=write, figures=figures
+            )
+    # The handlers are restored. A run that ended by itself (completed or failed) has not
+    # answered a stop signal that came during its end: deliver it now that all is written.
+    pending = guard.since(("outputs", "figures", "final"))
+    if pending and result.status != "interrupted":
+        signal.raise_signal(signal.SIGTERM if signal.SIGTERM in pending else pending[0])
+    return result
 
+
+def _execute(
+    scenario: Scenario,
+    model: HybridModel,
+    guard: _SignalGuard,
+    *,
+    out: str | Path | None,
+    progress: Callable[[int, int], None] | None,
+    write: bool,
+    figures: bool,
+) -> RunResult:
+    """Create the run folder, run the time loop, then write data, manifest and figures."""
+    model_cls = type(model)
     run_dir: Path | None = None
     created: Path | None = None
     if write:
@@ -191,29 +290,32 @@ def run_scenario(
         "counters": {},
     }
 
-    def flush() -> None:
+    def write_manifest() -> None:
         if run_dir is None:
             return
-        write_biomarkers_csv(run_dir / "biomarkers.csv", model.recorder.frame())
         manifest["counters"] = model.all_counters()
         manifest["model_time_reached"] = model.t
         if model.tissue is not None:  # mass ledger and the solves' own residuals, per field
             manifest["tissue"] = model.tissue.diagnostics()
+        if guard.received:
+            manifest["signals"] = list(guard.received)
         atomic_write_json(run_dir / "manifest.json", manifest)
+
+    def flush() -> None:
+        if run_dir is not None:
+            write_biomarkers_csv(run_dir / "biomarkers.csv", model.recorder.frame())
+            write_manifest()
 
     with first_writes(run_dir, created):
         flush()
     observers = default_observers(model, scenario.name) if write and figures else []
-    start = time.perf_counter()
-    status, message = "completed", "reached t_end"
-    previous = None
-    last_flush = start
+    status, message, stop_signal = "completed", "reached t_end", None
     n_ticks = model.schedule.n_ticks
+    start = last_flush = time.perf_counter()
     try:
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    except ValueError:  # not in the main thread
-        previous = None
-    try:
+        guard.arm("loop")
+        if guard.received:  # a signal during setup: stop before the first step
+            raise _StopSignal(guard.since(("setup",))[0])
         while model.running and model.tick < n_ticks:
             model.step()
             for observer in observers:
@@ -223,20 +325,25 @@ def run_scenario(
             if run_dir is not None and time.perf_counter() - last_flush > 5.0:
                 flush()
                 last_flush = time.perf_counter()
+        guard.disarm("outputs")
         message = f"reached t_end = {model.t:g} {model_cls.time_units}"
-    except KeyboardInterrupt:
-        status, message = "interrupted", f"interrupted by the user at t = {model.t:g}"
-    except _TerminatedError:
-        status, message = "interrupted", f"terminated (SIGTERM) at t = {model.t:g}"
+    except (KeyboardInterrupt, _StopSignal) as exc:
+        guard.disarm("outputs")
+        status, message = "interrupted", _stop_message(exc, model.t)
+        if isinstance(exc, _StopSignal):
+            stop_signal = signal.Signals(exc.signum).name
     except SimulationError as exc:
+        guard.disarm("outputs")
         status, message = "failed", f"numerical failure at t = {model.t:g}: {exc}"
     except Exception as exc:  # any other failure still ends the run cleanly, with the reason
+        guard.disarm("outputs")
         status, message = "failed", f"{type(exc).__name__} at t = {model.t:g}: {exc}"
         manifest["traceback"] = traceback.format_exc()
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        guard.disarm("outputs")
     wall = time.perf_counter() - start
+
+    # Until the manifest is final, stop signals are only recorded.
     summary: dict[str, Any] = {}
     try:
         summary = model.summary() if status != "failed" else {}
@@ -245,19 +352,38 @@ def run_scenario(
     manifest.update(status=status, message=message, ended=_now(), wall_time_s=round(wall, 3))
     df = model.recorder.frame()
     if run_dir is not None:
-        # the data first: biomarkers, summary and the final manifest, then the figures
+        # The data first and the manifest last: once the manifest says how the run
+        # ended, every data file is whole (SIGKILL during the figures loses only them).
+        write_biomarkers_csv(run_dir / "biomarkers.csv", df)
         if summary:
             atomic_write_json(run_dir / "summary.json", summary)
-        flush()
-        errors = []
-        for observer in observers:
-            try:
-                observer.finish(model, run_dir, status)
-            except Exception as exc:  # figures are secondary; record, don't lose the run
-                errors.append(f"{type(observer).__name__}: {type(exc).__name__}: {exc}")
-        if errors:
-            manifest["figure_error"] = "; ".join(errors)
-            flush()
+        write_manifest()
+        if observers:
+            late = guard.since(("outputs",))
+            if late:
+                name = signal.Signals(late[0]).name
+                manifest["figure_error"] = f"skipped: {name} arrived while writing the data"
+            else:
+                errors: list[str] = []
+                try:
+                    guard.arm("figures")  # a signal now stops the figures, not the data
+                    for observer in observers:
+                        try:
+                            observer.finish(model, run_dir, status)
+                        except _StopSignal:
+                            raise
+                        except Exception as exc:  # figures are secondary; don't lose the run
+                            errors.append(f"{type(observer).__name__}: {type(exc).__name__}: {exc}")
+                    guard.disarm("final")
+                except _StopSignal as exc:
+                    guard.disarm("final")
+                    name = signal.Signals(exc.signum).name
+                    errors.append(f"stopped by {name} while drawing the figures")
+                finally:
+                    guard.disarm("final")
+                if errors:
+                    manifest["figure_error"] = "; ".join(errors)
+            write_manifest()
     return RunResult(
         status=status,
         message=message,
@@ -268,8 +394,13 @@ def run_scenario(
         wall_time=wall,
         scenario=scenario,
         units=model.recorder.units,
+        stop_signal=stop_signal,
     )
 
 
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise _TerminatedError()
+def _stop_message(exc: BaseException, t: float) -> str:
+    """How a stopped run ended, in words."""
+    if isinstance(exc, _StopSignal) and exc.signum == signal.SIGTERM:
+        return f"terminated (SIGTERM) at t = {t:g}"
+    name = " (SIGINT)" if isinstance(exc, _StopSignal) else ""
+    return f"interrupted by the user{name} at t = {t:g}"

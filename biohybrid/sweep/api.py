@@ -34,7 +34,14 @@ from biohybrid.io import check_output_dir, first_writes, new_dirs_top
 from biohybrid.params import Overrides, check_overrides, check_whole, overrides_origin, show_value
 from biohybrid.scenario import Scenario, load_scenario
 from biohybrid.sweep.design import Design, make_design
-from biohybrid.sweep.execute import ProgressFn, run_dask, run_inprocess, run_pool
+from biohybrid.sweep.execute import (
+    ProgressFn,
+    check_main_guard,
+    connect_dask,
+    run_dask,
+    run_inprocess,
+    run_pool,
+)
 from biohybrid.sweep.store import FORMAT_VERSION, SweepStore
 
 #: Statuses that count as finished when a sweep resumes (``failed`` unless retried).
@@ -232,98 +239,110 @@ def sweep(
         "metrics": getattr(metrics, "__qualname__", "default") if metrics else "default",
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    with first_writes(root, created):
-        store.open(record)
-    base.update(source=source, overrides=typed)
-
-    runs = d.runs()
-    done = store.done()
-    finished = FINISHED if not retry_failed else ("completed",)
-    ok = done[done["status"].isin(finished)]
-    ok_keys = set(zip(ok["run"].astype(int), ok["param_hash"], strict=True))
-    todo = [
-        int(r)
-        for r, h in zip(runs["run"], runs["param_hash"], strict=True)
-        if (int(r), h) not in ok_keys
-    ]
-    n_skipped = d.n_runs - len(todo)
-
-    cls = sc.model_class
-    model_where = (cls.__module__, cls.__qualname__)
-
-    def tasks() -> Iterator[dict[str, Any]]:
-        for i in todo:
-            store.clear_run_dir(i)
-            yield {
-                "run": int(runs["run"].iat[i]),
-                "point": int(runs["point"].iat[i]),
-                "replicate": int(runs["replicate"].iat[i]),
-                "seed": int(runs["seed"].iat[i]),
-                "param_hash": str(runs["param_hash"].iat[i]),
-                "values": {k: _py(runs[k].iat[i]) for k in d.names},
-                "scenario": base,
-                "root": str(store.root.resolve()),
-                "rel": str(store.run_dir(i).relative_to(store.root)),
-                "figures": run_figures,
-                "metrics": blob,
-                "model_class": model_where,
-            }
-
-    if scheduler is not None:
-        rows = run_dask(tasks(), scheduler, workers)
-    else:
-        w = int(workers) if workers is not None else (os.cpu_count() or 1)
-        w = max(1, min(w, len(todo) or 1))
-        rows = (
-            run_inprocess(tasks()) if w == 1 else run_pool(tasks(), w, [sc.model_class.__module__])
-        )
-
-    bar = None
-    callback: ProgressFn | None = None
-    if progress is True:
-        from rich.markup import escape
-
-        callback, bar = _progress_bar(len(todo), escape(f"{sc.name} ({d.kind})"))
-    elif callable(progress):
-        callback = progress
-    start = time.perf_counter()
-    last = start
-    since = 0
-    count = 0
+    if scheduler is None and workers != 1:
+        check_main_guard()  # a script without a __main__ guard: refuse before anything runs
+    client, own_client = connect_dask(scheduler) if scheduler is not None else (None, False)
     try:
-        for row in rows:
-            store.write_part(row)
-            count += 1
-            since += 1
-            if callback is not None:
-                callback(count, len(todo), row)
-            every = max(_CONSOLIDATE_EVERY_N, (n_skipped + count) // 8)
-            if since >= every or time.perf_counter() - last > _CONSOLIDATE_EVERY_S:
-                store.consolidate()
-                since, last = 0, time.perf_counter()
-    finally:
-        if bar is not None:
-            bar.stop()
-        store.consolidate()
-    wall = time.perf_counter() - start
-    df = store.read()
-    df.attrs["sweep"] = {
-        "path": str(store.root),
-        "design": d.kind,
-        "names": d.names,
-        "n_runs": d.n_runs,
-        "n_done_now": count,
-        "n_skipped": n_skipped,
-        "wall_time": wall,
-    }
-    if figures and len(df):
-        from biohybrid.sweep.figures import write_sweep_figures
+        with first_writes(root, created):
+            store.open(record)  # takes the folder's lock, held until store.close()
+    except BaseException:
+        if own_client:
+            client.close()
+        raise
+    try:
+        base.update(source=source, overrides=typed)
 
+        runs = d.runs()
+        done = store.done()
+        finished = FINISHED if not retry_failed else ("completed",)
+        ok = done[done["status"].isin(finished)]
+        ok_keys = set(zip(ok["run"].astype(int), ok["param_hash"], strict=True))
+        todo = [
+            int(r)
+            for r, h in zip(runs["run"], runs["param_hash"], strict=True)
+            if (int(r), h) not in ok_keys
+        ]
+        n_skipped = d.n_runs - len(todo)
+
+        cls = sc.model_class
+        model_where = (cls.__module__, cls.__qualname__)
+
+        def tasks() -> Iterator[dict[str, Any]]:
+            for i in todo:
+                store.clear_run_dir(i)
+                yield {
+                    "run": int(runs["run"].iat[i]),
+                    "point": int(runs["point"].iat[i]),
+                    "replicate": int(runs["replicate"].iat[i]),
+                    "seed": int(runs["seed"].iat[i]),
+                    "param_hash": str(runs["param_hash"].iat[i]),
+                    "values": {k: _py(runs[k].iat[i]) for k in d.names},
+                    "scenario": base,
+                    "root": str(store.root.resolve()),
+                    "rel": str(store.run_dir(i).relative_to(store.root)),
+                    "figures": run_figures,
+                    "metrics": blob,
+                    "model_class": model_where,
+                }
+
+        if scheduler is not None:
+            rows = run_dask(tasks(), client, workers)
+        else:
+            w = int(workers) if workers is not None else (os.cpu_count() or 1)
+            w = max(1, min(w, len(todo) or 1))
+            preload = [sc.model_class.__module__]
+            rows = run_inprocess(tasks()) if w == 1 else run_pool(tasks(), w, preload)
+
+        bar = None
+        callback: ProgressFn | None = None
+        if progress is True:
+            from rich.markup import escape
+
+            callback, bar = _progress_bar(len(todo), escape(f"{sc.name} ({d.kind})"))
+        elif callable(progress):
+            callback = progress
+        start = time.perf_counter()
+        last = start
+        since = 0
+        count = 0
         try:
-            write_sweep_figures(store.root, df, d)
-        except Exception as exc:  # figures are secondary; never lose the results
-            print(f"warning: sweep figures failed: {exc}", file=sys.stderr)
-    return df
+            for row in rows:
+                store.write_part(row)
+                count += 1
+                since += 1
+                if callback is not None:
+                    callback(count, len(todo), row)
+                every = max(_CONSOLIDATE_EVERY_N, (n_skipped + count) // 8)
+                if since >= every or time.perf_counter() - last > _CONSOLIDATE_EVERY_S:
+                    store.consolidate()
+                    since, last = 0, time.perf_counter()
+        finally:
+            if bar is not None:
+                bar.stop()
+            store.consolidate()
+        wall = time.perf_counter() - start
+        df = store.read()
+        df.attrs["sweep"] = {
+            "path": str(store.root),
+            "design": d.kind,
+            "names": d.names,
+            "n_runs": d.n_runs,
+            "n_done_now": count,
+            "n_skipped": n_skipped,
+            "wall_time": wall,
+        }
+        if figures and len(df):
+            from biohybrid.sweep.figures import write_sweep_figures
+
+            try:
+                write_sweep_figures(store.root, df, d)
+            except Exception as exc:  # figures are secondary; never lose the results
+                print(f"warning: sweep figures failed: {exc}", file=sys.stderr)
+        return df
+    finally:
+        store.close()
+        if own_client:
+            client.close()
 
 
 def _py(value: Any) -> Any:
