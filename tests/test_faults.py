@@ -93,14 +93,16 @@ def _child(folder_text: str, phase: str) -> None:
             return summary(self)
 
         cls.summary = slow_summary
-    if phase == "figures":
-        plot = runner.plot_biomarkers
+    if phase == "figures":  # the biomarker figure, drawn by the run's figure observer
+        import biohybrid.observers as observers
+
+        plot = observers.plot_biomarkers
 
         def slow_plot(*args, **kwargs):
             _hold(folder, "figures")
             return plot(*args, **kwargs)
 
-        runner.plot_biomarkers = slow_plot
+        observers.plot_biomarkers = slow_plot
     try:
         # figures only where they matter: elsewhere they would only cost time
         figures = phase in ("outputs", "twice", "figures")

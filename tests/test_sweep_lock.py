@@ -133,6 +133,6 @@ def test_a_foreign_folder_is_refused_without_a_lock_file(tmp_path: Path) -> None
 def test_a_file_as_sweep_folder_is_refused_untouched(tmp_path: Path) -> None:
     out = tmp_path / "results.txt"
     out.write_text("mine")
-    with pytest.raises(UserError, match="is a file, not a folder"):
+    with pytest.raises(UserError, match="is an existing file, not a folder"):
         sweep("demo", PARAMS, workers=1, overrides=TINY, out=out)
     assert out.read_text() == "mine" and sorted(tmp_path.iterdir()) == [out]
