@@ -752,7 +752,7 @@ def test_executable_failed_first_write_leaves_no_folder(tmp_path: Path, cli_env:
 def test_executable_sigterm_exits_143(tmp_path: Path, cli_env: dict) -> None:
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [EXE, "run", "demo", "-s", "t_end=100000", "-s", "dt_output=5", "--out", str(out)],
+        [EXE, "run", "demo", "-s", "t_end=108000", "-s", "dt_output=5", "--out", str(out)],
         cwd=tmp_path, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 120
