@@ -50,6 +50,7 @@ base ticks. Mesa's own ``model.time`` and ``model.steps`` count calls of :meth:`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,7 @@ from biohybrid.errors import UserError, did_you_mean
 from biohybrid.geometry import Lattice
 from biohybrid.intracellular import OdeSystem, StateTable
 from biohybrid.intracellular.species import Named
+from biohybrid.memory import check_fits
 from biohybrid.organ import Biomarker, BiomarkerRecorder
 from biohybrid.organ.aggregator import reduce_values
 from biohybrid.params import ParameterSet
@@ -169,6 +171,8 @@ class HybridModel(mesa.Model):
         populate: bool = True,
     ) -> None:
         model_params, pop_params, run_resolved = resolve_model_settings(type(self), params, run)
+        shape = run_resolved["shape"]
+        check_fits(math.prod(shape), shape, self.name)  # refuse before allocating anything
         super().__init__(rng=int(seed))
         self.seed = int(seed)
         self.params: dict[str, Any] = model_params

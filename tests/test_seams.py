@@ -216,3 +216,30 @@ def test_named_species_and_per_species_atol() -> None:
     np.testing.assert_array_equal(y["x"], m.table.species_values("x"))
     with pytest.raises(UserError, match="unknown species 'q'"):
         y["q"]
+
+
+def test_a_lattice_that_cannot_fit_is_refused_before_allocating(monkeypatch) -> None:
+    """Issue 12 item 17: estimate memory first, refuse with the estimate and free memory."""
+    import biohybrid.memory as memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1.0e6)  # 1 MB free
+    with pytest.raises(UserError, match=r"needs about .* GB .* free memory"):
+        DemoModel(run={"nx": 40, "ny": 40})
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1.0e12)
+    assert DemoModel(run={"nx": 4, "ny": 4}).lattice.n_sites == 16
+    # the estimate is linear in the number of sites, at the measured 5.25 kB per site
+    assert memory.estimate_bytes(10**6) == pytest.approx(5.25e9)
+
+
+def test_the_cli_refuses_4096_squared_quickly(tmp_path: Path, cli_env: dict) -> None:
+    out = tmp_path / "big"
+    proc = subprocess.run(
+        [EXE, "run", "demo", "--set", "nx=4096", "--set", "ny=4096", "--out", str(out)],
+        capture_output=True, text=True, env=cli_env, timeout=120,
+    )  # fmt: skip
+    free = __import__("biohybrid.memory", fromlist=["x"]).available_bytes()
+    if free is not None and free > 4096**2 * 5250:  # pragma: no cover - a huge machine
+        pytest.skip("this machine could hold 4096² sites")
+    assert proc.returncode == 2, proc.stderr
+    assert "free memory" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists()
