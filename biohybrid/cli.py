@@ -29,6 +29,11 @@ from rich.text import Text
 
 from biohybrid.errors import UserError, did_you_mean
 from biohybrid.params import Overrides
+from biohybrid.registry import available_models, bundled_scenarios
+from biohybrid.runner import run
+from biohybrid.scenario import load_scenario, parse_value, read_scenario_file
+from biohybrid.schedule import run_parameter_set
+from biohybrid.sweep import parse_param_text, sensitivity, sweep
 
 #: Exit statuses of the command line.
 EXIT_FAILED = 1
@@ -77,8 +82,6 @@ def _assignments(items: Sequence[str] | None) -> Overrides:
     Raises:
         UserError: On an item without ``=``, an empty name, or a repeated name.
     """
-    from biohybrid.scenario import parse_value
-
     out = Overrides(origin="--set")
     for item in items or []:
         if "=" not in item:
@@ -100,9 +103,6 @@ def list_cmd(
     models: Annotated[bool, typer.Option("--models", help="List models instead.")] = False,
 ) -> None:
     """List the bundled scenarios, one line each."""
-    from biohybrid.registry import available_models, bundled_scenarios
-    from biohybrid.scenario import read_scenario_file
-
     console = _out()
     if models:
         for name, cls in available_models().items():
@@ -119,9 +119,6 @@ def show_cmd(
     set_: SetOption = None,
 ) -> None:
     """Show a scenario's resolved parameters and run settings, with units."""
-    from biohybrid.scenario import load_scenario
-    from biohybrid.schedule import run_parameter_set
-
     sc = load_scenario(scenario, _assignments(set_))
     cls = sc.model_class
     console = _out()
@@ -151,8 +148,6 @@ def run_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run a scenario and write its run folder."""
-    from biohybrid.runner import run
-
     overrides = _assignments(set_)
     err = _err()
     show = not quiet and err.is_terminal
@@ -248,8 +243,6 @@ def sweep_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run a scenario over a parameter design; resumable (give the same --out again)."""
-    from biohybrid.sweep import parse_param_text, sensitivity, sweep
-
     df = sweep(
         scenario,
         parse_param_text(param),

@@ -647,13 +647,14 @@ def test_run_exit_codes() -> None:
 
     from biohybrid.cli import run_exit_code
 
-    def result(status: str, message: str) -> SimpleNamespace:
-        return SimpleNamespace(status=status, message=message)
+    def result(status: str, stop_signal: str | None = None) -> SimpleNamespace:
+        return SimpleNamespace(status=status, message="", stop_signal=stop_signal)
 
-    assert run_exit_code(result("completed", "reached t_end")) == 0
-    assert run_exit_code(result("failed", "numerical failure")) == 1
-    assert run_exit_code(result("interrupted", "interrupted by the user at t = 3")) == 130
-    assert run_exit_code(result("interrupted", "terminated (SIGTERM) at t = 3")) == 143
+    assert run_exit_code(result("completed")) == 0
+    assert run_exit_code(result("failed")) == 1
+    assert run_exit_code(result("interrupted")) == 130  # Ctrl-C (KeyboardInterrupt)
+    assert run_exit_code(result("interrupted", "SIGINT")) == 130
+    assert run_exit_code(result("interrupted", "SIGTERM")) == 143
 
 
 @pytest.mark.parametrize("mask", [0o022, 0o002, 0o077])

@@ -33,6 +33,7 @@ from biohybrid.errors import UserError
 from biohybrid.io import check_output_dir, first_writes, new_dirs_top
 from biohybrid.params import Overrides, check_overrides, check_whole, overrides_origin, show_value
 from biohybrid.scenario import Scenario, load_scenario
+from biohybrid.settings import merge_run, resolve_params, resolve_run, split_settings
 from biohybrid.sweep.design import Design, make_design
 from biohybrid.sweep.execute import (
     ProgressFn,
@@ -64,8 +65,6 @@ def _default_out(scenario: Scenario) -> Path:
 
 def _check_values(sc: Scenario, design: Design, where: str) -> None:
     """Validate every swept value (grid) or both ends of every range, before any run."""
-    from biohybrid.settings import merge_run, resolve_params, resolve_run, split_settings
-
     cls = sc.model_class
     where = f"the sweep's {where} values"
     for name in design.names:

@@ -44,6 +44,8 @@ import pandas as pd
 
 from biohybrid.errors import UserError, did_you_mean, list_choices
 from biohybrid.params import Overrides, check_whole, show_value
+from biohybrid.scenario import parse_value
+from biohybrid.settings import declarations
 
 DESIGNS = ("grid", "lhs", "sobol", "morris")
 SENSITIVITY_DESIGNS = ("sobol", "morris")
@@ -154,8 +156,6 @@ def parse_param_text(items: Sequence[str] | None) -> dict[str, Any]:
     Raises:
         UserError: On a missing ``=``, a repeated name or an unparsable value.
     """
-    from biohybrid.scenario import parse_value
-
     out = Overrides(origin="--param")
     for item in items or []:
         if "=" not in item:
@@ -183,7 +183,6 @@ def parse_param_text(items: Sequence[str] | None) -> dict[str, Any]:
 
 
 def _declarations(model_cls: type) -> dict[str, Any]:
-    from biohybrid.settings import declarations
 
     return declarations(model_cls)
 
