@@ -1,0 +1,668 @@
+"""SBML import: a model file becomes a batched :class:`~biohybrid.intracellular.OdeSystem`.
+
+The file is parsed with python-libsbml (the reference SBML parser), every piece of MathML is
+translated to a sympy expression by walking libsbml's ``ASTNode`` tree, and the right-hand
+side, its analytic Jacobian (sympy differentiation) and the observables are printed as one
+vectorised numpy module (:mod:`biohybrid.importers.codegen`).
+
+Semantics (SBML L2V4 and L3V1/L3V2 core):
+
+* The state of a species is its value as it appears in the model's math: its concentration,
+  or its amount when ``hasOnlySubstanceUnits`` is set. Reactions change it by
+  ``Σ stoichiometry · rate / size(compartment)`` (times the conversion factor, L3).
+* Species, parameters and species references with a rate rule are state variables; those
+  with an assignment rule are expressions substituted into the math; every other quantity
+  (global parameters, compartment sizes, constant or boundary species, reaction-local
+  parameters renamed ``<reaction>_<parameter>``) is a declared parameter of the system whose
+  default is its value at the start (after initial assignments).
+* Function definitions are inlined; reaction ids in math stand for their rates.
+
+Refused with a :class:`~biohybrid.errors.UserError` naming the element: events, algebraic
+rules, fast reactions, SBML packages, ``delay()`` (covered by the delay issue), ``rateOf``,
+stoichiometryMath, compartments whose size changes, and MathML outside SBML's subset.
+
+A parameter whose default comes from an initial assignment keeps the value computed at import:
+overriding the parameters it was computed from does not recompute it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sympy
+from numpy.typing import NDArray
+
+from biohybrid.errors import UserError
+from biohybrid.importers.codegen import compile_module, generate_module
+from biohybrid.intracellular.system import OdeSystem
+from biohybrid.params import Param, ParameterSet
+
+AVOGADRO = 6.02214179e23  # the value SBML L3V1 fixes for the avogadro csymbol (spec §3.4.6)
+TIME = sympy.Symbol("__time", real=True)
+
+
+@dataclass(frozen=True)
+class SbmlCache:
+    """A directory that keeps generated code by the SHA-256 of the SBML file.
+
+    Attributes:
+        directory: Where ``<sha256>.json`` files are written; created on first use.
+    """
+
+    directory: Path
+
+    def path(self, sha256: str) -> Path:
+        """The cache file for a model with this hash."""
+        return Path(self.directory) / f"{sha256}.json"
+
+    def get(self, sha256: str) -> dict[str, Any] | None:
+        """The stored description, or ``None`` if absent or unreadable."""
+        try:
+            return json.loads(self.path(sha256).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def put(self, sha256: str, description: dict[str, Any]) -> None:
+        """Store a description (written to a temporary file, then renamed)."""
+        target = self.path(sha256)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(json.dumps(description))
+        tmp.replace(target)
+
+
+@dataclass(frozen=True)
+class SbmlModel:
+    """An imported SBML model.
+
+    Attributes:
+        system: The batched ODE system (state columns are :attr:`OdeSystem.species`).
+        sha256: SHA-256 of the file's bytes.
+        kinds: For every state variable and observable: ``"concentration"`` or ``"amount"``
+            for species, else ``"parameter"``, ``"compartment"`` or ``"stoichiometry"``.
+        compartment: The compartment id of every species.
+        observe: ``observe(t, y, p) -> {id: (N,)}``: the value of every species, parameter
+            and compartment of the model (assignment-rule variables included) at state ``y``.
+        source: The generated Python module.
+    """
+
+    system: OdeSystem
+    sha256: str
+    kinds: Mapping[str, str]
+    compartment: Mapping[str, str]
+    observe: Callable[..., dict[str, NDArray[np.float64]]]
+    source: str
+
+
+def load_sbml(path: str | Path, cache: SbmlCache | None = None) -> OdeSystem:
+    """Import an SBML file as a batched ODE system.
+
+    Args:
+        path: The SBML file (levels 2 and 3).
+        cache: Optional :class:`SbmlCache`; the generated code is reused when the file's
+            SHA-256 matches.
+
+    Returns:
+        The :class:`OdeSystem`; use :func:`read_sbml` for the observables as well.
+
+    Raises:
+        UserError: If the file cannot be read, is not valid SBML, or uses a feature this
+            importer does not support (named with the element's id).
+    """
+    return read_sbml(path, cache).system
+
+
+def read_sbml(path: str | Path, cache: SbmlCache | None = None) -> SbmlModel:
+    """Import an SBML file; like :func:`load_sbml` but returns the full :class:`SbmlModel`."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"Cannot read SBML file {str(path)!r}: {exc.strerror or exc}.") from None
+    sha = hashlib.sha256(data).hexdigest()
+    description = cache.get(sha) if cache is not None else None
+    if description is None:
+        description = _describe(data, str(path))
+        if cache is not None:
+            cache.put(sha, description)
+    return _build(description, sha)
+
+
+def _build(d: dict[str, Any], sha: str) -> SbmlModel:
+    functions = compile_module(d["source"], d["name"])
+    params = ParameterSet(
+        {
+            name: Param(float(value), units, description)
+            for name, (value, units, description) in d["params"].items()
+        },
+        title=f"SBML model {d['name']!r}",
+    )
+    system = OdeSystem(
+        name=d["name"],
+        species=tuple(d["species"]),
+        params=params,
+        rhs=functions["rhs"],
+        initial=dict(zip(d["species"], d["initial"], strict=True)),
+        jac=functions["jac"],
+        units=d["units"],
+        autonomous=d["autonomous"],
+    )
+    return SbmlModel(
+        system=system,
+        sha256=sha,
+        kinds=d["kinds"],
+        compartment=d["compartment"],
+        observe=functions["observe"],
+        source=d["source"],
+    )
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _read_document(data: bytes, where: str) -> Any:
+    import libsbml
+
+    doc = libsbml.readSBMLFromString(data.decode("utf-8", errors="replace"))
+    errors = [
+        doc.getError(i)
+        for i in range(doc.getNumErrors())
+        if doc.getError(i).getSeverity() >= libsbml.LIBSBML_SEV_ERROR
+    ]
+    if errors:
+        first = errors[0]
+        raise UserError(
+            f"{where} is not valid SBML: line {first.getLine()}: {first.getMessage().strip()}"
+            + (f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else "")
+        )
+    if doc.getModel() is None:
+        raise UserError(f"{where} has no SBML <model> element.")
+    return doc
+
+
+def _refuse(where: str, kind: str, ident: str, why: str) -> UserError:
+    return UserError(f"{where}: {kind} {ident!r} is not supported: {why}.")
+
+
+def _check_supported(doc: Any, where: str) -> None:
+    model = doc.getModel()
+    for i in range(doc.getNumPlugins()):
+        name = doc.getPlugin(i).getPackageName()
+        if doc.isPackageEnabled(name):
+            raise _refuse(where, "SBML package", name, "only SBML core is imported")
+    for i in range(doc.getNumUnknownPackages()):
+        raise _refuse(where, "SBML package", doc.getUnknownPackagePrefix(i), "unknown package")
+    if model.getNumEvents():
+        ev = model.getEvent(0)
+        raise _refuse(
+            where, "event", ev.getId() or "#1", "events are not supported yet (discontinuities)"
+        )
+    for rule in model.getListOfRules():
+        if rule.isAlgebraic():
+            raise _refuse(
+                where, "algebraic rule", rule.getMetaId() or rule.getId() or "?", "needs a DAE"
+            )
+    if model.getNumConstraints():
+        c = model.getConstraint(0)
+        raise _refuse(
+            where, "constraint", c.getMetaId() or "#1", "constraints are not checked yet"
+        )
+    for r in model.getListOfReactions():
+        if r.isSetFast() and r.getFast():
+            raise _refuse(where, "fast reaction", r.getId(), "needs a quasi-steady-state solve")
+        for sr in list(r.getListOfReactants()) + list(r.getListOfProducts()):
+            if sr.isSetStoichiometryMath():
+                raise _refuse(
+                    where, "stoichiometryMath of reaction", r.getId(), "variable stoichiometry"
+                )
+        if not r.isSetKineticLaw() or not r.getKineticLaw().isSetMath():
+            raise _refuse(where, "reaction without kinetic law", r.getId(), "it has no rate")
+
+
+class _Translator:
+    """MathML (libsbml ``ASTNode``) to sympy, with function definitions inlined."""
+
+    def __init__(self, model: Any, where: str, symbols: dict[str, sympy.Symbol]):
+        self.where = where
+        self.symbols = symbols
+        self.functions: dict[str, Any] = {
+            fd.getId(): fd for fd in model.getListOfFunctionDefinitions()
+        }
+        self.context = ""
+
+    def symbol(self, name: str, local: Mapping[str, sympy.Expr]) -> sympy.Expr:
+        if name in local:
+            return local[name]
+        if name not in self.symbols:
+            raise UserError(f"{self.where}: {self.context} uses an undefined name {name!r}.")
+        return self.symbols[name]
+
+    def __call__(
+        self, node: Any, context: str, local: Mapping[str, sympy.Expr] | None = None
+    ) -> sympy.Expr:
+        self.context = context
+        if node is None:
+            raise UserError(f"{self.where}: {context} has no math.")
+        return self.expr(node, dict(local or {}))
+
+    def expr(self, node: Any, local: dict[str, sympy.Expr]) -> Any:  # noqa: C901
+        import libsbml as ls
+
+        t = node.getType()
+        kids = [self.expr(node.getChild(i), local) for i in range(node.getNumChildren())]
+        if t == ls.AST_INTEGER:
+            return sympy.Integer(node.getInteger())
+        if t in (ls.AST_REAL, ls.AST_REAL_E):
+            value = node.getReal()
+            if np.isnan(value):
+                return sympy.nan
+            if np.isinf(value):
+                return sympy.oo if value > 0 else -sympy.oo
+            return sympy.Float(value)
+        if t == ls.AST_RATIONAL:
+            return sympy.Rational(node.getNumerator(), node.getDenominator())
+        if t == ls.AST_NAME:
+            return self.symbol(node.getName(), local)
+        if t == ls.AST_NAME_TIME:
+            return TIME
+        if t == ls.AST_NAME_AVOGADRO:
+            return sympy.Float(AVOGADRO)
+        if t == ls.AST_CONSTANT_E:
+            return sympy.E
+        if t == ls.AST_CONSTANT_PI:
+            return sympy.pi
+        if t == ls.AST_CONSTANT_TRUE:
+            return sympy.true
+        if t == ls.AST_CONSTANT_FALSE:
+            return sympy.false
+        if t == ls.AST_PLUS:
+            return sympy.Add(*kids)
+        if t == ls.AST_TIMES:
+            return sympy.Mul(*kids)
+        if t == ls.AST_MINUS:
+            return -kids[0] if len(kids) == 1 else kids[0] - kids[1]
+        if t == ls.AST_DIVIDE:
+            return kids[0] / kids[1]
+        if t in (ls.AST_POWER, ls.AST_FUNCTION_POWER):
+            return kids[0] ** kids[1]
+        if t == ls.AST_FUNCTION_ROOT:
+            return kids[-1] ** (1 / kids[0]) if len(kids) == 2 else sympy.sqrt(kids[0])
+        if t == ls.AST_FUNCTION_LOG:
+            return sympy.log(kids[-1]) / sympy.log(kids[0] if len(kids) == 2 else 10)
+        if t == ls.AST_FUNCTION_PIECEWISE:
+            pieces = [(kids[i], kids[i + 1]) for i in range(0, len(kids) - 1, 2)]
+            otherwise = kids[-1] if len(kids) % 2 else sympy.nan
+            return sympy.Piecewise(*pieces, (otherwise, True))
+        if t == ls.AST_FUNCTION:
+            return self.call(node, kids)
+        if t == ls.AST_FUNCTION_DELAY:
+            raise _refuse(
+                self.where, "delay() in", self.context, "delays are covered by the delay issue"
+            )
+        if t == ls.AST_FUNCTION_RATE_OF:
+            raise _refuse(self.where, "rateOf() in", self.context, "rateOf is not supported yet")
+        simple = _SIMPLE.get(t)
+        if simple is None:
+            raise _refuse(
+                self.where,
+                f"MathML element <{node.getName() or node.getType()}> in",
+                self.context,
+                "outside the MathML subset this importer translates",
+            )
+        return simple(*kids)
+
+    def call(self, node: Any, args: list[Any]) -> Any:
+        name = node.getName()
+        fd = self.functions.get(name)
+        if fd is None or not fd.isSetMath():
+            raise UserError(f"{self.where}: {self.context} calls an undefined function {name!r}.")
+        lam = fd.getMath()
+        nargs = lam.getNumBvars()
+        if nargs != len(args):
+            raise UserError(
+                f"{self.where}: {self.context} calls {name!r} with {len(args)} arguments;"
+                f" it takes {nargs}."
+            )
+        bound = {lam.getChild(i).getName(): args[i] for i in range(nargs)}
+        # A function body sees only its arguments (SBML L3V1 §4.3.2), not model symbols.
+        outer = self.symbols
+        self.symbols = {}
+        try:
+            return self.expr(lam.getChild(nargs), bound)
+        finally:
+            self.symbols = outer
+
+
+def _select_ast() -> dict[int, Callable[..., Any]]:
+    import libsbml as ls
+
+    def xor(*a: Any) -> Any:
+        return sympy.Xor(*a)
+
+    return {
+        ls.AST_FUNCTION_ABS: sympy.Abs,
+        ls.AST_FUNCTION_EXP: sympy.exp,
+        ls.AST_FUNCTION_LN: sympy.log,
+        ls.AST_FUNCTION_FLOOR: sympy.floor,
+        ls.AST_FUNCTION_CEILING: sympy.ceiling,
+        ls.AST_FUNCTION_FACTORIAL: lambda x: sympy.gamma(x + 1),
+        ls.AST_FUNCTION_SIN: sympy.sin,
+        ls.AST_FUNCTION_COS: sympy.cos,
+        ls.AST_FUNCTION_TAN: sympy.tan,
+        ls.AST_FUNCTION_SEC: lambda x: 1 / sympy.cos(x),
+        ls.AST_FUNCTION_CSC: lambda x: 1 / sympy.sin(x),
+        ls.AST_FUNCTION_COT: lambda x: sympy.cos(x) / sympy.sin(x),
+        ls.AST_FUNCTION_SINH: sympy.sinh,
+        ls.AST_FUNCTION_COSH: sympy.cosh,
+        ls.AST_FUNCTION_TANH: sympy.tanh,
+        ls.AST_FUNCTION_SECH: lambda x: 1 / sympy.cosh(x),
+        ls.AST_FUNCTION_CSCH: lambda x: 1 / sympy.sinh(x),
+        ls.AST_FUNCTION_COTH: lambda x: sympy.cosh(x) / sympy.sinh(x),
+        ls.AST_FUNCTION_ARCSIN: sympy.asin,
+        ls.AST_FUNCTION_ARCCOS: sympy.acos,
+        ls.AST_FUNCTION_ARCTAN: sympy.atan,
+        ls.AST_FUNCTION_ARCSEC: lambda x: sympy.acos(1 / x),
+        ls.AST_FUNCTION_ARCCSC: lambda x: sympy.asin(1 / x),
+        ls.AST_FUNCTION_ARCCOT: lambda x: sympy.atan(1 / x),
+        ls.AST_FUNCTION_ARCSINH: sympy.asinh,
+        ls.AST_FUNCTION_ARCCOSH: sympy.acosh,
+        ls.AST_FUNCTION_ARCTANH: sympy.atanh,
+        ls.AST_FUNCTION_ARCSECH: lambda x: sympy.acosh(1 / x),
+        ls.AST_FUNCTION_ARCCSCH: lambda x: sympy.asinh(1 / x),
+        ls.AST_FUNCTION_ARCCOTH: lambda x: sympy.atanh(1 / x),
+        ls.AST_FUNCTION_MAX: sympy.Max,
+        ls.AST_FUNCTION_MIN: sympy.Min,
+        ls.AST_FUNCTION_QUOTIENT: lambda a, b: sympy.floor(a / b),
+        ls.AST_FUNCTION_REM: lambda a, b: a - b * sympy.floor(a / b),
+        ls.AST_LOGICAL_AND: sympy.And,
+        ls.AST_LOGICAL_OR: sympy.Or,
+        ls.AST_LOGICAL_XOR: xor,
+        ls.AST_LOGICAL_NOT: sympy.Not,
+        ls.AST_LOGICAL_IMPLIES: sympy.Implies,
+        ls.AST_RELATIONAL_EQ: lambda *a: _chain(sympy.Eq, a),
+        ls.AST_RELATIONAL_NEQ: lambda a, b: sympy.Ne(a, b),
+        ls.AST_RELATIONAL_GT: lambda *a: _chain(sympy.StrictGreaterThan, a),
+        ls.AST_RELATIONAL_GEQ: lambda *a: _chain(sympy.GreaterThan, a),
+        ls.AST_RELATIONAL_LT: lambda *a: _chain(sympy.StrictLessThan, a),
+        ls.AST_RELATIONAL_LEQ: lambda *a: _chain(sympy.LessThan, a),
+    }
+
+
+def _chain(rel: Any, args: tuple[Any, ...]) -> Any:
+    return sympy.And(*(rel(args[i], args[i + 1]) for i in range(len(args) - 1)))
+
+
+class _LazySimple(dict):
+    def get(self, key: Any, default: Any = None) -> Any:  # noqa: D102
+        if not self:
+            self.update(_select_ast())
+        return super().get(key, default)
+
+
+_SIMPLE: Mapping[int, Callable[..., Any]] = _LazySimple()
+
+
+def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
+    """Parse, translate and generate: the JSON-able description of one SBML file."""
+    doc = _read_document(data, where)
+    _check_supported(doc, where)
+    model = doc.getModel()
+    level = doc.getLevel()
+    name = model.getId() or model.getName() or Path(where).stem
+
+    species = {s.getId(): s for s in model.getListOfSpecies()}
+    compartments = {c.getId(): c for c in model.getListOfCompartments()}
+    parameters = {p.getId(): p for p in model.getListOfParameters()}
+    reactions = list(model.getListOfReactions())
+    stoich_refs = {
+        sr.getId(): sr
+        for r in reactions
+        for sr in list(r.getListOfReactants()) + list(r.getListOfProducts())
+        if sr.isSetId()
+    }
+    symbols = {
+        ident: sympy.Symbol(ident, real=True)
+        for ident in [*species, *compartments, *parameters, *stoich_refs]
+    }
+    reaction_symbols = {r.getId(): sympy.Symbol(r.getId(), real=True) for r in reactions}
+    symbols.update(reaction_symbols)
+    tr = _Translator(model, where, symbols)
+
+    assigned: dict[str, sympy.Expr] = {}
+    rates: dict[str, sympy.Expr] = {}
+    for rule in model.getListOfRules():
+        var = rule.getVariable()
+        if var not in symbols or var in reaction_symbols:
+            raise UserError(f"{where}: rule for {var!r}, which is not a model quantity.")
+        expr = tr(rule.getMath(), f"the rule for {var!r}")
+        (assigned if rule.isAssignment() else rates)[var] = expr
+    for cid, c in compartments.items():
+        if cid in assigned or cid in rates:
+            raise _refuse(
+                where, "compartment", cid, "its size changes with a rule (non-constant size)"
+            )
+        if c.getSpatialDimensions() == 0 and level >= 2 and c.isSetSize() and False:
+            pass
+
+    # Kinetic laws with reaction-local parameters renamed uniquely.
+    locals_: dict[str, tuple[float, str, str]] = {}
+    laws: dict[str, sympy.Expr] = {}
+    taken = set(symbols)
+    for r in reactions:
+        kl = r.getKineticLaw()
+        local: dict[str, sympy.Expr] = {}
+        for i in range(kl.getNumParameters()):
+            lp = kl.getParameter(i)
+            new = f"{r.getId()}_{lp.getId()}"
+            while new in taken:
+                new += "_"
+            taken.add(new)
+            local[lp.getId()] = sympy.Symbol(new, real=True)
+            if not lp.isSetValue():
+                raise UserError(f"{where}: local parameter {lp.getId()!r} of {r.getId()!r}"
+                                " has no value.")
+            locals_[new] = (
+                lp.getValue(),
+                lp.getUnits() or "SBML units",
+                f"local parameter {lp.getId()!r} of reaction {r.getId()!r}",
+            )
+        laws[r.getId()] = tr(kl.getMath(), f"the kinetic law of reaction {r.getId()!r}", local)
+
+    # Reaction contributions to each species.
+    change: dict[str, sympy.Expr] = {}
+    model_cf = model.getConversionFactor() if level >= 3 and model.isSetConversionFactor() else ""
+    for r in reactions:
+        rate = reaction_symbols[r.getId()]
+        for sign, refs in ((-1, r.getListOfReactants()), (1, r.getListOfProducts())):
+            for sr in refs:
+                sid = sr.getSpecies()
+                s = species.get(sid)
+                if s is None:
+                    raise UserError(f"{where}: reaction {r.getId()!r} uses unknown species {sid!r}.")
+                if s.getBoundaryCondition() or s.getConstant():
+                    continue
+                if sr.isSetId():
+                    st = symbols[sr.getId()]
+                elif sr.isSetStoichiometry() or level < 3:
+                    st = sympy.Float(sr.getStoichiometry())
+                else:
+                    st = sympy.Integer(1)
+                change[sid] = change.get(sid, sympy.Integer(0)) + sign * st * rate
+
+    # Classify every quantity: assigned (rule), state (ODE) or parameter (constant in time).
+    derivative: dict[str, sympy.Expr] = {}
+    kinds: dict[str, str] = {}
+    for sid, s in species.items():
+        kinds[sid] = "amount" if s.getHasOnlySubstanceUnits() else "concentration"
+        if sid in assigned:
+            continue
+        if sid in rates:
+            derivative[sid] = rates[sid]
+        elif sid in change:
+            if sid in assigned:
+                continue
+            cf = s.getConversionFactor() if level >= 3 and s.isSetConversionFactor() else model_cf
+            d = change[sid] * (symbols[cf] if cf else 1)
+            if kinds[sid] == "concentration" and compartments[s.getCompartment()].getSpatialDimensions() != 0:
+                d = d / symbols[s.getCompartment()]
+            derivative[sid] = d
+    for ident in [*parameters, *stoich_refs]:
+        kinds[ident] = "parameter" if ident in parameters else "stoichiometry"
+        if ident in rates:
+            derivative[ident] = rates[ident]
+    for cid in compartments:
+        kinds[cid] = "compartment"
+    state = list(derivative)
+    constants = [
+        ident
+        for ident in [*compartments, *parameters, *species, *stoich_refs]
+        if ident not in assigned and ident not in derivative
+    ]
+
+    # Substitute assignment rules and reaction rates (SBML forbids cycles among them).
+    resolved: dict[str, sympy.Expr] = {}
+
+    def resolve(ident: str, stack: tuple[str, ...] = ()) -> sympy.Expr:
+        if ident in resolved:
+            return resolved[ident]
+        if ident in stack:
+            raise UserError(f"{where}: assignment rules form a cycle: {' -> '.join(stack)}.")
+        raw = assigned[ident] if ident in assigned else laws[ident]
+        expr = full(raw, (*stack, ident))
+        resolved[ident] = expr
+        return expr
+
+    def full(expr: Any, stack: tuple[str, ...] = ()) -> Any:
+        repl = {
+            sym: resolve(str(sym), stack)
+            for sym in expr.free_symbols
+            if str(sym) in assigned or str(sym) in laws
+        }
+        return expr.xreplace(repl) if repl else expr
+
+    derivatives = [full(derivative[s]) for s in state]
+    observables = [*species, *compartments, *parameters]
+    observed = [full(symbols[o]) for o in observables]
+
+    # Initial values: numeric evaluation of initial assignments, values and rules at t = 0.
+    initial_expr: dict[str, Any] = {}
+    for ia in model.getListOfInitialAssignments():
+        var = ia.getSymbol()
+        if var not in symbols or var in reaction_symbols:
+            raise UserError(f"{where}: initial assignment to {var!r}, not a model quantity.")
+        initial_expr[var] = tr(ia.getMath(), f"the initial assignment to {var!r}")
+    for ident, expr in assigned.items():
+        initial_expr[ident] = expr
+    for rid, law in laws.items():
+        initial_expr[rid] = law
+    values: dict[Any, float] = {TIME: 0.0}
+    for name_, (v, _, _) in locals_.items():
+        values[sympy.Symbol(name_, real=True)] = v
+    for ident in symbols:
+        if ident in initial_expr or ident in reaction_symbols:
+            continue
+        if ident in species:
+            s = species[ident]
+            comp = symbols[s.getCompartment()]
+            if s.isSetInitialConcentration():
+                initial_expr[ident] = (
+                    sympy.Float(s.getInitialConcentration()) * comp
+                    if kinds[ident] == "amount"
+                    else sympy.Float(s.getInitialConcentration())
+                )
+            elif s.isSetInitialAmount():
+                dims = compartments[s.getCompartment()].getSpatialDimensions()
+                initial_expr[ident] = (
+                    sympy.Float(s.getInitialAmount()) / comp
+                    if kinds[ident] == "concentration" and dims != 0
+                    else sympy.Float(s.getInitialAmount())
+                )
+        elif ident in compartments:
+            c = compartments[ident]
+            if c.isSetSize():
+                values[symbols[ident]] = c.getSize()
+            elif level < 3 or c.getSpatialDimensions() == 0:
+                values[symbols[ident]] = 1.0  # L2 default size (L2V4 §4.7.5)
+        elif ident in parameters:
+            if parameters[ident].isSetValue():
+                values[symbols[ident]] = parameters[ident].getValue()
+        else:
+            sr = stoich_refs[ident]
+            values[symbols[ident]] = sr.getStoichiometry() if sr.isSetStoichiometry() else 1.0
+    pending = dict(initial_expr)
+    progress = True
+    while pending and progress:
+        progress = False
+        for ident, expr in list(pending.items()):
+            sub = expr.xreplace(values)
+            if not sub.free_symbols:
+                try:
+                    values[symbols[ident]] = float(sub.evalf()) if sub != sympy.nan else np.nan
+                except TypeError as exc:
+                    raise UserError(
+                        f"{where}: the initial value of {ident!r} is not a number ({sub})."
+                    ) from exc
+                del pending[ident]
+                progress = True
+    unknown = [
+        i for i in [*state, *constants] if symbols[i] not in values and i not in reaction_symbols
+    ]
+    if unknown:
+        raise UserError(
+            f"{where}: cannot determine the initial value of {', '.join(sorted(unknown))}."
+        )
+
+    used = set().union(*(e.free_symbols for e in [*derivatives, *observed]), set())
+    params: dict[str, tuple[float, str, str]] = {}
+    for ident in constants:
+        el = species.get(ident) or compartments.get(ident) or parameters.get(ident)
+        if ident in stoich_refs:
+            units, desc = "1", "stoichiometry (species reference)"
+        elif ident in species:
+            units = "SBML units"
+            desc = f"constant species {kinds[ident]}"
+        else:
+            units = (el.getUnits() if el.isSetUnits() else "") or "SBML units"
+            desc = f"SBML {kinds[ident]}"
+        if el is not None and el.isSetName():
+            desc += f" ({el.getName()})"
+        params[ident] = (values[symbols[ident]], units, desc)
+    for local_name, entry in locals_.items():
+        if sympy.Symbol(local_name, real=True) in used:
+            params[local_name] = entry
+    units_out = {
+        s: (
+            "SBML units"
+            if kinds[s] not in ("amount", "concentration")
+            else f"SBML {kinds[s]}"
+        )
+        for s in state
+    }
+    for ident, (v, _, _) in params.items():
+        if not np.isfinite(v):
+            raise UserError(f"{where}: the value of {ident!r} is {v}, not a finite number.")
+
+    source = generate_module(
+        state=[symbols[s] for s in state],
+        params={name_: sympy.Symbol(name_, real=True) for name_ in params},
+        time=TIME,
+        derivatives=derivatives,
+        observables=dict(zip(observables, observed, strict=True)),
+    )
+    return {
+        "name": name,
+        "species": state,
+        "initial": [values[symbols[s]] for s in state],
+        "params": params,
+        "units": units_out,
+        "autonomous": TIME not in used,
+        "kinds": kinds,
+        "compartment": {sid: s.getCompartment() for sid, s in species.items()},
+        "source": source,
+    }
