@@ -18,11 +18,12 @@ import sympy
 from sympy.printing.numpy import SciPyPrinter
 
 _HEADER = "import numpy\nimport scipy.special\n\n"
+_GUARD = "    with numpy.errstate(divide='ignore', invalid='ignore', over='ignore'):\n        pass"
 
 
 def _zero_derivatives(expr: Any) -> Any:
-    """Derivatives sympy leaves unevaluated (of floor, ceiling, sign) are zero almost everywhere."""
-    found = expr.atoms(sympy.Derivative)
+    """Derivatives sympy leaves unevaluated are of floor and ceiling: zero almost everywhere."""
+    found = expr.atoms(sympy.Subs) | expr.atoms(sympy.Derivative)
     return expr.xreplace(dict.fromkeys(found, sympy.Integer(0))) if found else expr
 
 
@@ -81,7 +82,7 @@ def generate_module(
     out.append("def rhs(t, y, p, u=None):")
     out += prologue
     out.append("    out = numpy.empty(y.shape)")
-    out.append("    with numpy.errstate(divide='ignore', invalid='ignore', over='ignore'):")
+    out.append(_GUARD)
     lines: list[str] = []
     printed = _body(lines, names, derivatives, printer)
     out += lines
@@ -97,10 +98,10 @@ def generate_module(
     out.append("def jac(t, y, p, u=None):")
     out += prologue
     out.append(f"    out = numpy.zeros((y.shape[0], {k}, {k}))")
-    out.append("    with numpy.errstate(divide='ignore', invalid='ignore', over='ignore'):")
+    out.append(_GUARD)
     lines = []
     printed = _body(lines, names, [e for _, _, e in entries], printer)
-    out += lines or ["        pass"]
+    out += lines
     out += [f"        out[:, {i}, {j}] = {e}" for (i, j, _), e in zip(entries, printed, strict=True)]
     out.append("    return out\n\n")
 
@@ -108,7 +109,7 @@ def generate_module(
     out += prologue
     out.append("    n = y.shape[0]")
     out.append("    res = {}")
-    out.append("    with numpy.errstate(divide='ignore', invalid='ignore', over='ignore'):")
+    out.append(_GUARD)
     lines = []
     printed = _body(lines, names, list(observables.values()), printer)
     out += lines

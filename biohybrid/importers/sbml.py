@@ -16,10 +16,14 @@ Semantics (SBML L2V4 and L3V1/L3V2 core):
   parameters renamed ``<reaction>_<parameter>``) is a declared parameter of the system whose
   default is its value at the start (after initial assignments).
 * Function definitions are inlined; reaction ids in math stand for their rates.
+* A compartment whose size has a rule is an expression or a state variable; a concentration
+  species changed by reactions inside it is integrated as its amount (its state column holds
+  the amount, units ``"SBML amount"``), and its concentration is ``amount / size``.
+* The diagram packages ``layout`` and ``render`` carry no simulation semantics and are ignored.
 
 Refused with a :class:`~biohybrid.errors.UserError` naming the element: events, algebraic
-rules, fast reactions, SBML packages, ``delay()`` (covered by the delay issue), ``rateOf``,
-stoichiometryMath, compartments whose size changes, and MathML outside SBML's subset.
+rules, fast reactions, constraints, other SBML packages, ``delay()`` (covered by the delay
+issue), ``rateOf``, stoichiometryMath, and MathML outside SBML's subset.
 
 A parameter whose default comes from an initial assignment keeps the value computed at import:
 overriding the parameters it was computed from does not recompute it.
@@ -186,6 +190,10 @@ def _read_document(data: bytes, where: str) -> Any:
     return doc
 
 
+# Packages without simulation semantics: libsbml's own L3V2 math plugin, diagram layout.
+_HARMLESS_PACKAGES = frozenset({"l3v2extendedmath", "layout", "render"})
+
+
 def _refuse(where: str, kind: str, ident: str, why: str) -> UserError:
     return UserError(f"{where}: {kind} {ident!r} is not supported: {why}.")
 
@@ -194,7 +202,7 @@ def _check_supported(doc: Any, where: str) -> None:
     model = doc.getModel()
     for i in range(doc.getNumPlugins()):
         name = doc.getPlugin(i).getPackageName()
-        if doc.isPackageEnabled(name):
+        if doc.isPackageEnabled(name) and name not in _HARMLESS_PACKAGES:
             raise _refuse(where, "SBML package", name, "only SBML core is imported")
     for i in range(doc.getNumUnknownPackages()):
         raise _refuse(where, "SBML package", doc.getUnknownPackagePrefix(i), "unknown package")
@@ -442,13 +450,9 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
             raise UserError(f"{where}: rule for {var!r}, which is not a model quantity.")
         expr = tr(rule.getMath(), f"the rule for {var!r}")
         (assigned if rule.isAssignment() else rates)[var] = expr
-    for cid, c in compartments.items():
-        if cid in assigned or cid in rates:
-            raise _refuse(
-                where, "compartment", cid, "its size changes with a rule (non-constant size)"
-            )
-        if c.getSpatialDimensions() == 0 and level >= 2 and c.isSetSize() and False:
-            pass
+    # A compartment whose size has a rule: its reacting concentration species are integrated
+    # as amounts (d amount/dt = sum of rates), their concentration is amount / size.
+    variable = {cid for cid in compartments if cid in assigned or cid in rates}
 
     # Kinetic laws with reaction-local parameters renamed uniquely.
     locals_: dict[str, tuple[float, str, str]] = {}
@@ -498,6 +502,7 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
     # Classify every quantity: assigned (rule), state (ODE) or parameter (constant in time).
     derivative: dict[str, sympy.Expr] = {}
     kinds: dict[str, str] = {}
+    as_amount: list[str] = []
     for sid, s in species.items():
         kinds[sid] = "amount" if s.getHasOnlySubstanceUnits() else "concentration"
         if sid in assigned:
@@ -509,8 +514,11 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
                 continue
             cf = s.getConversionFactor() if level >= 3 and s.isSetConversionFactor() else model_cf
             d = change[sid] * (symbols[cf] if cf else 1)
-            if kinds[sid] == "concentration" and compartments[s.getCompartment()].getSpatialDimensions() != 0:
-                d = d / symbols[s.getCompartment()]
+            comp = s.getCompartment()
+            if kinds[sid] == "concentration" and comp in variable:
+                as_amount.append(sid)
+            elif kinds[sid] == "concentration" and compartments[comp].getSpatialDimensions():
+                d = d / symbols[comp]
             derivative[sid] = d
     for ident in [*parameters, *stoich_refs]:
         kinds[ident] = "parameter" if ident in parameters else "stoichiometry"
@@ -518,6 +526,8 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
             derivative[ident] = rates[ident]
     for cid in compartments:
         kinds[cid] = "compartment"
+        if cid in rates:
+            derivative[cid] = rates[cid]
     state = list(derivative)
     constants = [
         ident
@@ -545,10 +555,6 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
             if str(sym) in assigned or str(sym) in laws
         }
         return expr.xreplace(repl) if repl else expr
-
-    derivatives = [full(derivative[s]) for s in state]
-    observables = [*species, *compartments, *parameters]
-    observed = [full(symbols[o]) for o in observables]
 
     # Initial values: numeric evaluation of initial assignments, values and rules at t = 0.
     initial_expr: dict[str, Any] = {}
@@ -600,7 +606,7 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
     while pending and progress:
         progress = False
         for ident, expr in list(pending.items()):
-            sub = expr.xreplace(values)
+            sub = sympy.sympify(sympy.sympify(expr).xreplace(values))
             if not sub.free_symbols:
                 try:
                     values[symbols[ident]] = float(sub.evalf()) if sub != sympy.nan else np.nan
@@ -617,6 +623,17 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
         raise UserError(
             f"{where}: cannot determine the initial value of {', '.join(sorted(unknown))}."
         )
+
+    state_symbol = {ident: symbols[ident] for ident in state}
+    for sid in as_amount:
+        amount = sympy.Symbol(f"__amount_{sid}", real=True)
+        size = symbols[species[sid].getCompartment()]
+        values[amount] = values[symbols[sid]] * values[size]
+        state_symbol[sid] = amount
+        assigned[sid] = amount / size
+    derivatives = [full(derivative[s]) for s in state]
+    observables = [*species, *compartments, *parameters]
+    observed = [full(symbols[o]) for o in observables]
 
     used = set().union(*(e.free_symbols for e in [*derivatives, *observed]), set())
     params: dict[str, tuple[float, str, str]] = {}
@@ -637,19 +654,16 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
         if sympy.Symbol(local_name, real=True) in used:
             params[local_name] = entry
     units_out = {
-        s: (
-            "SBML units"
-            if kinds[s] not in ("amount", "concentration")
-            else f"SBML {kinds[s]}"
-        )
+        s: "SBML amount" if s in as_amount else f"SBML {kinds[s]}"
         for s in state
+        if kinds[s] in ("amount", "concentration")
     }
     for ident, (v, _, _) in params.items():
         if not np.isfinite(v):
             raise UserError(f"{where}: the value of {ident!r} is {v}, not a finite number.")
 
     source = generate_module(
-        state=[symbols[s] for s in state],
+        state=[state_symbol[s] for s in state],
         params={name_: sympy.Symbol(name_, real=True) for name_ in params},
         time=TIME,
         derivatives=derivatives,
@@ -658,7 +672,7 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
     return {
         "name": name,
         "species": state,
-        "initial": [values[symbols[s]] for s in state],
+        "initial": [values[state_symbol[s]] for s in state],
         "params": params,
         "units": units_out,
         "autonomous": TIME not in used,
