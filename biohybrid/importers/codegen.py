@@ -10,6 +10,7 @@ be cached by the model file's hash and compiled again without sympy.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+import functools
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ import scipy.special
 import sympy
 from sympy.printing.numpy import SciPyPrinter
 
-_HEADER = "import numpy\nimport scipy.special\n\n"
+_HEADER = "import functools\n\nimport numpy\nimport scipy.special\n\n"
 _GUARD = "    with numpy.errstate(divide='ignore', invalid='ignore', over='ignore'):\n        pass"
 
 
@@ -124,7 +125,7 @@ def generate_module(
 
 def compile_module(source: str, name: str) -> dict[str, Callable[..., Any]]:
     """Compile generated source; returns its ``rhs``, ``jac`` and ``observe``."""
-    namespace: dict[str, Any] = {"numpy": np, "scipy": scipy}
+    namespace: dict[str, Any] = {"numpy": np, "scipy": scipy, "functools": functools}
     code = compile(source, f"<sbml model {name}>", "exec")
     exec(code, namespace)  # noqa: S102 - our own generated source
     return {key: namespace[key] for key in ("rhs", "jac", "observe")}

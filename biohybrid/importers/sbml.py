@@ -36,8 +36,10 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
+import libsbml
 import numpy as np
 import sympy
 from numpy.typing import NDArray
@@ -171,8 +173,6 @@ def _build(d: dict[str, Any], sha: str) -> SbmlModel:
 
 
 def _read_document(data: bytes, where: str) -> Any:
-    import libsbml
-
     doc = libsbml.readSBMLFromString(data.decode("utf-8", errors="replace"))
     errors = [
         doc.getError(i)
@@ -257,63 +257,65 @@ class _Translator:
         self.context = context
         if node is None:
             raise UserError(f"{self.where}: {context} has no math.")
-        return self.expr(node, dict(local or {}))
+        return _num(self.expr(node, dict(local or {})))
 
     def expr(self, node: Any, local: dict[str, sympy.Expr]) -> Any:  # noqa: C901
-        import libsbml as ls
-
         t = node.getType()
         kids = [self.expr(node.getChild(i), local) for i in range(node.getNumChildren())]
-        if t == ls.AST_INTEGER:
+        if t in _LOGICAL:
+            kids = [_bool(k) for k in kids]
+        elif t != libsbml.AST_FUNCTION_PIECEWISE:
+            kids = [_num(k) for k in kids]
+        if t == libsbml.AST_INTEGER:
             return sympy.Integer(node.getInteger())
-        if t in (ls.AST_REAL, ls.AST_REAL_E):
+        if t in (libsbml.AST_REAL, libsbml.AST_REAL_E):
             value = node.getReal()
             if np.isnan(value):
                 return sympy.nan
             if np.isinf(value):
                 return sympy.oo if value > 0 else -sympy.oo
             return sympy.Float(value)
-        if t == ls.AST_RATIONAL:
+        if t == libsbml.AST_RATIONAL:
             return sympy.Rational(node.getNumerator(), node.getDenominator())
-        if t == ls.AST_NAME:
+        if t == libsbml.AST_NAME:
             return self.symbol(node.getName(), local)
-        if t == ls.AST_NAME_TIME:
+        if t == libsbml.AST_NAME_TIME:
             return TIME
-        if t == ls.AST_NAME_AVOGADRO:
+        if t == libsbml.AST_NAME_AVOGADRO:
             return sympy.Float(AVOGADRO)
-        if t == ls.AST_CONSTANT_E:
-            return sympy.E
-        if t == ls.AST_CONSTANT_PI:
-            return sympy.pi
-        if t == ls.AST_CONSTANT_TRUE:
+        if t == libsbml.AST_CONSTANT_E:
+            return sympy.Float(np.e)  # a float, so that eq(p, exponentiale) holds for p = e
+        if t == libsbml.AST_CONSTANT_PI:
+            return sympy.Float(np.pi)
+        if t == libsbml.AST_CONSTANT_TRUE:
             return sympy.true
-        if t == ls.AST_CONSTANT_FALSE:
+        if t == libsbml.AST_CONSTANT_FALSE:
             return sympy.false
-        if t == ls.AST_PLUS:
+        if t == libsbml.AST_PLUS:
             return sympy.Add(*kids)
-        if t == ls.AST_TIMES:
+        if t == libsbml.AST_TIMES:
             return sympy.Mul(*kids)
-        if t == ls.AST_MINUS:
+        if t == libsbml.AST_MINUS:
             return -kids[0] if len(kids) == 1 else kids[0] - kids[1]
-        if t == ls.AST_DIVIDE:
+        if t == libsbml.AST_DIVIDE:
             return kids[0] / kids[1]
-        if t in (ls.AST_POWER, ls.AST_FUNCTION_POWER):
+        if t in (libsbml.AST_POWER, libsbml.AST_FUNCTION_POWER):
             return kids[0] ** kids[1]
-        if t == ls.AST_FUNCTION_ROOT:
+        if t == libsbml.AST_FUNCTION_ROOT:
             return kids[-1] ** (1 / kids[0]) if len(kids) == 2 else sympy.sqrt(kids[0])
-        if t == ls.AST_FUNCTION_LOG:
+        if t == libsbml.AST_FUNCTION_LOG:
             return sympy.log(kids[-1]) / sympy.log(kids[0] if len(kids) == 2 else 10)
-        if t == ls.AST_FUNCTION_PIECEWISE:
-            pieces = [(kids[i], kids[i + 1]) for i in range(0, len(kids) - 1, 2)]
-            otherwise = kids[-1] if len(kids) % 2 else sympy.nan
+        if t == libsbml.AST_FUNCTION_PIECEWISE:
+            pieces = [(_num(kids[i]), _bool(kids[i + 1])) for i in range(0, len(kids) - 1, 2)]
+            otherwise = _num(kids[-1]) if len(kids) % 2 else sympy.nan
             return sympy.Piecewise(*pieces, (otherwise, True))
-        if t == ls.AST_FUNCTION:
+        if t == libsbml.AST_FUNCTION:
             return self.call(node, kids)
-        if t == ls.AST_FUNCTION_DELAY:
+        if t == libsbml.AST_FUNCTION_DELAY:
             raise _refuse(
                 self.where, "delay() in", self.context, "delays are covered by the delay issue"
             )
-        if t == ls.AST_FUNCTION_RATE_OF:
+        if t == libsbml.AST_FUNCTION_RATE_OF:
             raise _refuse(self.where, "rateOf() in", self.context, "rateOf is not supported yet")
         simple = _SIMPLE.get(t)
         if simple is None:
@@ -348,72 +350,85 @@ class _Translator:
 
 
 def _select_ast() -> dict[int, Callable[..., Any]]:
-    import libsbml as ls
-
     def xor(*a: Any) -> Any:
         return sympy.Xor(*a)
 
     return {
-        ls.AST_FUNCTION_ABS: sympy.Abs,
-        ls.AST_FUNCTION_EXP: sympy.exp,
-        ls.AST_FUNCTION_LN: sympy.log,
-        ls.AST_FUNCTION_FLOOR: sympy.floor,
-        ls.AST_FUNCTION_CEILING: sympy.ceiling,
-        ls.AST_FUNCTION_FACTORIAL: lambda x: sympy.gamma(x + 1),
-        ls.AST_FUNCTION_SIN: sympy.sin,
-        ls.AST_FUNCTION_COS: sympy.cos,
-        ls.AST_FUNCTION_TAN: sympy.tan,
-        ls.AST_FUNCTION_SEC: lambda x: 1 / sympy.cos(x),
-        ls.AST_FUNCTION_CSC: lambda x: 1 / sympy.sin(x),
-        ls.AST_FUNCTION_COT: lambda x: sympy.cos(x) / sympy.sin(x),
-        ls.AST_FUNCTION_SINH: sympy.sinh,
-        ls.AST_FUNCTION_COSH: sympy.cosh,
-        ls.AST_FUNCTION_TANH: sympy.tanh,
-        ls.AST_FUNCTION_SECH: lambda x: 1 / sympy.cosh(x),
-        ls.AST_FUNCTION_CSCH: lambda x: 1 / sympy.sinh(x),
-        ls.AST_FUNCTION_COTH: lambda x: sympy.cosh(x) / sympy.sinh(x),
-        ls.AST_FUNCTION_ARCSIN: sympy.asin,
-        ls.AST_FUNCTION_ARCCOS: sympy.acos,
-        ls.AST_FUNCTION_ARCTAN: sympy.atan,
-        ls.AST_FUNCTION_ARCSEC: lambda x: sympy.acos(1 / x),
-        ls.AST_FUNCTION_ARCCSC: lambda x: sympy.asin(1 / x),
-        ls.AST_FUNCTION_ARCCOT: lambda x: sympy.atan(1 / x),
-        ls.AST_FUNCTION_ARCSINH: sympy.asinh,
-        ls.AST_FUNCTION_ARCCOSH: sympy.acosh,
-        ls.AST_FUNCTION_ARCTANH: sympy.atanh,
-        ls.AST_FUNCTION_ARCSECH: lambda x: sympy.acosh(1 / x),
-        ls.AST_FUNCTION_ARCCSCH: lambda x: sympy.asinh(1 / x),
-        ls.AST_FUNCTION_ARCCOTH: lambda x: sympy.atanh(1 / x),
-        ls.AST_FUNCTION_MAX: sympy.Max,
-        ls.AST_FUNCTION_MIN: sympy.Min,
-        ls.AST_FUNCTION_QUOTIENT: lambda a, b: sympy.floor(a / b),
-        ls.AST_FUNCTION_REM: lambda a, b: a - b * sympy.floor(a / b),
-        ls.AST_LOGICAL_AND: sympy.And,
-        ls.AST_LOGICAL_OR: sympy.Or,
-        ls.AST_LOGICAL_XOR: xor,
-        ls.AST_LOGICAL_NOT: sympy.Not,
-        ls.AST_LOGICAL_IMPLIES: sympy.Implies,
-        ls.AST_RELATIONAL_EQ: lambda *a: _chain(sympy.Eq, a),
-        ls.AST_RELATIONAL_NEQ: lambda a, b: sympy.Ne(a, b),
-        ls.AST_RELATIONAL_GT: lambda *a: _chain(sympy.StrictGreaterThan, a),
-        ls.AST_RELATIONAL_GEQ: lambda *a: _chain(sympy.GreaterThan, a),
-        ls.AST_RELATIONAL_LT: lambda *a: _chain(sympy.StrictLessThan, a),
-        ls.AST_RELATIONAL_LEQ: lambda *a: _chain(sympy.LessThan, a),
+        libsbml.AST_FUNCTION_ABS: sympy.Abs,
+        libsbml.AST_FUNCTION_EXP: sympy.exp,
+        libsbml.AST_FUNCTION_LN: sympy.log,
+        libsbml.AST_FUNCTION_FLOOR: sympy.floor,
+        libsbml.AST_FUNCTION_CEILING: sympy.ceiling,
+        libsbml.AST_FUNCTION_FACTORIAL: lambda x: sympy.gamma(x + 1),
+        libsbml.AST_FUNCTION_SIN: sympy.sin,
+        libsbml.AST_FUNCTION_COS: sympy.cos,
+        libsbml.AST_FUNCTION_TAN: sympy.tan,
+        libsbml.AST_FUNCTION_SEC: lambda x: 1 / sympy.cos(x),
+        libsbml.AST_FUNCTION_CSC: lambda x: 1 / sympy.sin(x),
+        libsbml.AST_FUNCTION_COT: lambda x: sympy.cos(x) / sympy.sin(x),
+        libsbml.AST_FUNCTION_SINH: sympy.sinh,
+        libsbml.AST_FUNCTION_COSH: sympy.cosh,
+        libsbml.AST_FUNCTION_TANH: sympy.tanh,
+        libsbml.AST_FUNCTION_SECH: lambda x: 1 / sympy.cosh(x),
+        libsbml.AST_FUNCTION_CSCH: lambda x: 1 / sympy.sinh(x),
+        libsbml.AST_FUNCTION_COTH: lambda x: sympy.cosh(x) / sympy.sinh(x),
+        libsbml.AST_FUNCTION_ARCSIN: sympy.asin,
+        libsbml.AST_FUNCTION_ARCCOS: sympy.acos,
+        libsbml.AST_FUNCTION_ARCTAN: sympy.atan,
+        libsbml.AST_FUNCTION_ARCSEC: lambda x: sympy.acos(1 / x),
+        libsbml.AST_FUNCTION_ARCCSC: lambda x: sympy.asin(1 / x),
+        libsbml.AST_FUNCTION_ARCCOT: lambda x: sympy.atan(1 / x),
+        libsbml.AST_FUNCTION_ARCSINH: sympy.asinh,
+        libsbml.AST_FUNCTION_ARCCOSH: sympy.acosh,
+        libsbml.AST_FUNCTION_ARCTANH: sympy.atanh,
+        libsbml.AST_FUNCTION_ARCSECH: lambda x: sympy.acosh(1 / x),
+        libsbml.AST_FUNCTION_ARCCSCH: lambda x: sympy.asinh(1 / x),
+        libsbml.AST_FUNCTION_ARCCOTH: lambda x: sympy.atanh(1 / x),
+        libsbml.AST_FUNCTION_MAX: sympy.Max,
+        libsbml.AST_FUNCTION_MIN: sympy.Min,
+        libsbml.AST_FUNCTION_QUOTIENT: lambda a, b: sympy.floor(a / b),
+        libsbml.AST_FUNCTION_REM: lambda a, b: a - b * sympy.floor(a / b),
+        libsbml.AST_LOGICAL_AND: sympy.And,
+        libsbml.AST_LOGICAL_OR: sympy.Or,
+        libsbml.AST_LOGICAL_XOR: xor,
+        libsbml.AST_LOGICAL_NOT: sympy.Not,
+        libsbml.AST_LOGICAL_IMPLIES: sympy.Implies,
+        libsbml.AST_RELATIONAL_EQ: lambda *a: _chain(sympy.Eq, a),
+        libsbml.AST_RELATIONAL_NEQ: lambda a, b: sympy.Ne(a, b),
+        libsbml.AST_RELATIONAL_GT: lambda *a: _chain(sympy.StrictGreaterThan, a),
+        libsbml.AST_RELATIONAL_GEQ: lambda *a: _chain(sympy.GreaterThan, a),
+        libsbml.AST_RELATIONAL_LT: lambda *a: _chain(sympy.StrictLessThan, a),
+        libsbml.AST_RELATIONAL_LEQ: lambda *a: _chain(sympy.LessThan, a),
     }
+
+
+def _logical_types() -> frozenset[int]:
+    return frozenset(
+        {libsbml.AST_LOGICAL_AND, libsbml.AST_LOGICAL_OR, libsbml.AST_LOGICAL_XOR, libsbml.AST_LOGICAL_NOT,
+         libsbml.AST_LOGICAL_IMPLIES}
+    )
+
+
+def _is_bool(x: Any) -> bool:
+    return isinstance(x, sympy.logic.boolalg.Boolean) and not isinstance(x, sympy.Symbol)
+
+
+def _num(x: Any) -> Any:
+    """A boolean used as a number is 1 or 0 (SBML L3V2 §3.4.9)."""
+    return sympy.Piecewise((1, x), (0, True)) if _is_bool(x) else x
+
+
+def _bool(x: Any) -> Any:
+    """A number used as a boolean is true when it is not zero."""
+    return x if _is_bool(x) else sympy.Ne(x, 0)
 
 
 def _chain(rel: Any, args: tuple[Any, ...]) -> Any:
     return sympy.And(*(rel(args[i], args[i + 1]) for i in range(len(args) - 1)))
 
 
-class _LazySimple(dict):
-    def get(self, key: Any, default: Any = None) -> Any:  # noqa: D102
-        if not self:
-            self.update(_select_ast())
-        return super().get(key, default)
-
-
-_SIMPLE: Mapping[int, Callable[..., Any]] = _LazySimple()
+_SIMPLE: Mapping[int, Callable[..., Any]] = MappingProxyType(_select_ast())
+_LOGICAL = _logical_types()
 
 
 def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
@@ -445,6 +460,8 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
     assigned: dict[str, sympy.Expr] = {}
     rates: dict[str, sympy.Expr] = {}
     for rule in model.getListOfRules():
+        if not rule.isSetMath():
+            continue  # L3V2 §4.11: a rule without math does not apply
         var = rule.getVariable()
         if var not in symbols or var in reaction_symbols:
             raise UserError(f"{where}: rule for {var!r}, which is not a model quantity.")
@@ -559,6 +576,8 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
     # Initial values: numeric evaluation of initial assignments, values and rules at t = 0.
     initial_expr: dict[str, Any] = {}
     for ia in model.getListOfInitialAssignments():
+        if not ia.isSetMath():
+            continue  # L3V2 §4.10: an initial assignment without math does not apply
         var = ia.getSymbol()
         if var not in symbols or var in reaction_symbols:
             raise UserError(f"{where}: initial assignment to {var!r}, not a model quantity.")
@@ -635,6 +654,16 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
     observables = [*species, *compartments, *parameters]
     observed = [full(symbols[o]) for o in observables]
 
+    # Non-finite constants (INF, NaN are valid SBML values) are inlined, not declared.
+    fixed = {
+        symbols[i]: sympy.Float(values[symbols[i]])
+        for i in constants
+        if not np.isfinite(values[symbols[i]])
+    }
+    if fixed:
+        derivatives = [e.xreplace(fixed) for e in derivatives]
+        observed = [e.xreplace(fixed) for e in observed]
+        constants = [i for i in constants if symbols[i] not in fixed]
     used = set().union(*(e.free_symbols for e in [*derivatives, *observed]), set())
     params: dict[str, tuple[float, str, str]] = {}
     for ident in constants:
@@ -658,7 +687,7 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
         for s in state
         if kinds[s] in ("amount", "concentration")
     }
-    for ident, (v, _, _) in params.items():
+    for ident, (v, _, _) in locals_.items():
         if not np.isfinite(v):
             raise UserError(f"{where}: the value of {ident!r} is {v}, not a finite number.")
 
