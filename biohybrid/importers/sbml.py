@@ -51,6 +51,7 @@ from biohybrid.params import Param, ParameterSet
 
 AVOGADRO = 6.02214179e23  # the value SBML L3V1 fixes for the avogadro csymbol (spec §3.4.6)
 TIME = sympy.Symbol("__time", real=True)
+RATE_OF = sympy.Function("__rate_of", real=True)  # rateOf(x) until the ODEs are known
 
 
 @dataclass(frozen=True)
@@ -316,7 +317,11 @@ class _Translator:
                 self.where, "delay() in", self.context, "delays are covered by the delay issue"
             )
         if t == libsbml.AST_FUNCTION_RATE_OF:
-            raise _refuse(self.where, "rateOf() in", self.context, "rateOf is not supported yet")
+            if len(kids) != 1 or not isinstance(kids[0], sympy.Symbol) or kids[0] == TIME:
+                raise _refuse(
+                    self.where, "rateOf() in", self.context, "its argument must be a model id"
+                )
+            return RATE_OF(kids[0])
         simple = _SIMPLE.get(t)
         if simple is None:
             raise _refuse(
@@ -467,6 +472,7 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
             raise UserError(f"{where}: rule for {var!r}, which is not a model quantity.")
         expr = tr(rule.getMath(), f"the rule for {var!r}")
         (assigned if rule.isAssignment() else rates)[var] = expr
+    rule_values = dict(assigned)  # the rules alone, for initial values
     # A compartment whose size has a rule: its reacting concentration species are integrated
     # as amounts (d amount/dt = sum of rates), their concentration is amount / size.
     variable = {cid for cid in compartments if cid in assigned or cid in rates}
@@ -573,6 +579,39 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
         }
         return expr.xreplace(repl) if repl else expr
 
+    amount_start: dict[Any, Any] = {}
+    state_symbol = {ident: symbols[ident] for ident in state}
+    for sid in as_amount:
+        amount = sympy.Symbol(f"__amount_{sid}", real=True)
+        size = symbols[species[sid].getCompartment()]
+        amount_start[amount] = symbols[sid] * size
+        state_symbol[sid] = amount
+        assigned[sid] = amount / size
+    rates_of_state = {state_symbol[s]: full(derivative[s]) for s in state}
+
+    def expand_rates(expr: Any) -> Any:
+        """Replace rateOf(x) by dx/dt = sum of dx/dy_i f_i + dx/dt (chain rule)."""
+        expr = full(expr)
+        for _ in range(8):
+            found = [a for a in expr.atoms(sympy.Function) if a.func == RATE_OF]
+            if not found:
+                return expr
+            expr = expr.xreplace(
+                {
+                    r: sympy.diff(r.args[0], TIME)
+                    + sum(
+                        (sympy.diff(r.args[0], y) * f for y, f in rates_of_state.items()),
+                        sympy.Integer(0),
+                    )
+                    for r in found
+                }
+            )
+        raise UserError(f"{where}: rateOf() nests more than 8 deep.")
+
+    derivatives = [expand_rates(derivative[s]) for s in state]
+    observables = [*species, *compartments, *parameters]
+    observed = [expand_rates(symbols[o]) for o in observables]
+
     # Initial values: numeric evaluation of initial assignments, values and rules at t = 0.
     initial_expr: dict[str, Any] = {}
     for ia in model.getListOfInitialAssignments():
@@ -582,7 +621,7 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
         if var not in symbols or var in reaction_symbols:
             raise UserError(f"{where}: initial assignment to {var!r}, not a model quantity.")
         initial_expr[var] = tr(ia.getMath(), f"the initial assignment to {var!r}")
-    for ident, expr in assigned.items():
+    for ident, expr in rule_values.items():
         initial_expr[ident] = expr
     for rid, law in laws.items():
         initial_expr[rid] = law
@@ -620,20 +659,23 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
         else:
             sr = stoich_refs[ident]
             values[symbols[ident]] = sr.getStoichiometry() if sr.isSetStoichiometry() else 1.0
-    pending = dict(initial_expr)
+    pending = {symbols[i]: e for i, e in initial_expr.items()} | amount_start
+    for target, expr in pending.items():
+        if any(a.func == RATE_OF for a in sympy.sympify(expr).atoms(sympy.Function)):
+            pending[target] = expand_rates(expr)
     progress = True
     while pending and progress:
         progress = False
-        for ident, expr in list(pending.items()):
+        for target, expr in list(pending.items()):
             sub = sympy.sympify(sympy.sympify(expr).xreplace(values))
             if not sub.free_symbols:
                 try:
-                    values[symbols[ident]] = float(sub.evalf()) if sub != sympy.nan else np.nan
+                    values[target] = float(sub.evalf()) if sub != sympy.nan else np.nan
                 except TypeError as exc:
                     raise UserError(
-                        f"{where}: the initial value of {ident!r} is not a number ({sub})."
+                        f"{where}: the initial value of {str(target)!r} is not a number ({sub})."
                     ) from exc
-                del pending[ident]
+                del pending[target]
                 progress = True
     unknown = [
         i for i in [*state, *constants] if symbols[i] not in values and i not in reaction_symbols
@@ -642,17 +684,6 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
         raise UserError(
             f"{where}: cannot determine the initial value of {', '.join(sorted(unknown))}."
         )
-
-    state_symbol = {ident: symbols[ident] for ident in state}
-    for sid in as_amount:
-        amount = sympy.Symbol(f"__amount_{sid}", real=True)
-        size = symbols[species[sid].getCompartment()]
-        values[amount] = values[symbols[sid]] * values[size]
-        state_symbol[sid] = amount
-        assigned[sid] = amount / size
-    derivatives = [full(derivative[s]) for s in state]
-    observables = [*species, *compartments, *parameters]
-    observed = [full(symbols[o]) for o in observables]
 
     # Non-finite constants (INF, NaN are valid SBML values) are inlined, not declared.
     fixed = {
