@@ -587,6 +587,17 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
         amount_start[amount] = symbols[sid] * size
         state_symbol[sid] = amount
         assigned[sid] = amount / size
+    # A concentration species that nothing changes, in a compartment whose size changes,
+    # keeps its amount (SBML L3V1 §4.6.6): its declared parameter is that amount.
+    const_amount: dict[str, sympy.Symbol] = {}
+    for sid in constants:
+        s_ = species.get(sid)
+        if s_ is not None and kinds[sid] == "concentration" and s_.getCompartment() in variable:
+            amount = sympy.Symbol(f"__amount_{sid}", real=True)
+            size = symbols[s_.getCompartment()]
+            amount_start[amount] = symbols[sid] * size
+            const_amount[sid] = amount
+            assigned[sid] = amount / size
     rates_of_state = {state_symbol[s]: full(derivative[s]) for s in state}
 
     def expand_rates(expr: Any) -> Any:
@@ -697,6 +708,21 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
         constants = [i for i in constants if symbols[i] not in fixed]
     used = set().union(*(e.free_symbols for e in [*derivatives, *observed]), set())
     params: dict[str, tuple[float, str, str]] = {}
+    param_symbol: dict[str, sympy.Symbol] = {}
+    declared: set[str] = set(symbols) | set(locals_)
+
+    def declare(ident: str, symbol: sympy.Symbol, entry: tuple[float, str, str]) -> None:
+        # Declared parameter names cannot start with "_" (pydantic fields); rename those.
+        name_ = ident
+        if name_.startswith("_"):
+            name_ = "sbml" + name_
+            while name_ in declared:
+                name_ += "_"
+            declared.add(name_)
+            entry = (entry[0], entry[1], f"{entry[2]}; SBML id {ident!r}")
+        params[name_] = entry
+        param_symbol[name_] = symbol
+
     for ident in constants:
         el = species.get(ident) or compartments.get(ident) or parameters.get(ident)
         if ident in stoich_refs:
@@ -709,10 +735,15 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
             desc = f"SBML {kinds[ident]}"
         if el is not None and el.isSetName():
             desc += f" ({el.getName()})"
-        params[ident] = (values[symbols[ident]], units, desc)
+        if ident in const_amount:
+            symbol = const_amount[ident]
+            units, desc = "SBML amount", f"amount of constant species {ident!r}"
+        else:
+            symbol = symbols[ident]
+        declare(ident, symbol, (values[symbol], units, desc))
     for local_name, entry in locals_.items():
         if sympy.Symbol(local_name, real=True) in used:
-            params[local_name] = entry
+            declare(local_name, sympy.Symbol(local_name, real=True), entry)
     units_out = {
         s: "SBML amount" if s in as_amount else f"SBML {kinds[s]}"
         for s in state
@@ -724,7 +755,7 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
 
     source = generate_module(
         state=[state_symbol[s] for s in state],
-        params={name_: sympy.Symbol(name_, real=True) for name_ in params},
+        params=param_symbol,
         time=TIME,
         derivatives=derivatives,
         observables=dict(zip(observables, observed, strict=True)),
