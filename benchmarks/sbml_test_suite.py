@@ -19,7 +19,7 @@ from biohybrid.importers.suite import run_case
 def main(argv: list[str]) -> int:
     """Run the scan."""
     args = [a for a in argv if not a.startswith("--")]
-    suite = Path(args[0]) if args else Path(__file__).parents[1] / "../shared/sbml-test-suite/ode"
+    suite = Path(args[0]) if args else Path(__file__).parents[2] / "shared/sbml-test-suite/ode"
     folders = sorted(p for p in suite.iterdir() if p.is_dir() and p.name.isdigit())
     start = time.perf_counter()
     results = []

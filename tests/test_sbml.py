@@ -25,8 +25,20 @@ from biohybrid.importers.suite import (
 from biohybrid.intracellular import OdeSystem, integrate
 
 DATA = Path(__file__).parent / "data" / "sbml"
-SHARED = Path(__file__).parents[1] / ".." / "shared" / "sbml-test-suite"
+# ../shared beside the checkout (or beside the worktrees' folder); absent on a user's clone.
+SHARED = next(
+    (
+        base / "shared" / "sbml-test-suite"
+        for base in (Path(__file__).parents[2], Path(__file__).parents[3])
+        if (base / "shared" / "sbml-test-suite").is_dir()
+    ),
+    Path("/nonexistent"),
+)
 CASES = sorted(p.name for p in DATA.iterdir() if p.is_dir() and p.name.isdigit())
+BATCH_CASE, BATCH_PARAM = "00292", "k2"  # reactions between two compartments, 4 species
+# Nonlinear rate laws: mass action of two species, function definitions, two compartments,
+# local parameters with time, variable stoichiometry with conversion factors.
+JAC_CASES = ("00121", "00289", "00292", "01121", "01727", "00028")
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -43,13 +55,16 @@ def test_cases_cover_the_supported_features() -> None:
         for line in (DATA / case / f"{case}-model.m").read_text().splitlines():
             if line.startswith(("componentTags:", "testTags:")):
                 tags |= {t.strip() for t in line.split(":", 1)[1].split(",") if t.strip()}
-    wanted = {
-        "Compartment", "Species", "Reaction", "Parameter", "FunctionDefinition",
-        "AssignmentRule", "RateRule", "InitialAssignment", "LocalParameters",
-        "NonConstantCompartment", "HasOnlySubstanceUnits", "BoundaryCondition",
-        "ConstantSpecies", "NonUnityStoichiometry", "ConversionFactors", "SpeciesReferenceInMath",
-        "AssignedVariableStoichiometry", "RateOf", "BoolNumericSwap", "NaN", "InfinityMath",
-        "UncommonMathML", "MultiCompartment", "AmountConcentrationMix",
+    wanted = {  # every tag of the suite's ode/ cases (their model.m files)
+        "0D-Compartment", "Amount", "AssignedConstantStoichiometry",
+        "AssignedVariableStoichiometry", "AssignmentRule", "BoolNumericSwap",
+        "BoundaryCondition", "CSymbolAvogadro", "CSymbolRateOf", "CSymbolTime", "Compartment",
+        "Concentration", "ConstantSpecies", "ConversionFactors", "DefaultValue",
+        "FunctionDefinition", "HasOnlySubstanceUnits", "InitialAssignment",
+        "InitialValueReassigned", "L3v2MathML", "LocalParameters", "MultiCompartment",
+        "NoMathML", "NonConstantCompartment", "NonConstantParameter", "NonUnityCompartment",
+        "NonUnityStoichiometry", "Parameter", "RateRule", "Reaction", "ReversibleReaction",
+        "Species", "SpeciesReferenceInMath", "UncommonMathML", "VolumeConcentrationRates",
     }  # fmt: skip
     assert wanted <= tags, sorted(wanted - tags)
 
@@ -72,7 +87,7 @@ _SBML = """<?xml version="1.0" encoding="UTF-8"?>
     </listOfParameters>
     {extra}
     <listOfReactions>
-      <reaction id="R" reversible="false"{fast}>
+      <reaction id="R" reversible="false" fast="{fast}">
         <listOfReactants>
           <speciesReference species="S" stoichiometry="1" constant="true"/>
         </listOfReactants>
@@ -90,7 +105,9 @@ _LAW = "<apply><times/><ci>k</ci><ci>S</ci><ci>c</ci></apply>"
 _MATHML = 'xmlns="http://www.w3.org/1998/Math/MathML"'
 
 
-def _write(tmp_path: Path, extra: str = "", law: str = _LAW, fast: str = "", ns: str = "") -> Path:
+def _write(
+    tmp_path: Path, extra: str = "", law: str = _LAW, fast: str = "false", ns: str = ""
+) -> Path:
     path = tmp_path / "model.xml"
     path.write_text(_SBML.format(extra=extra, law=law, fast=fast, ns=ns))
     return path
@@ -134,7 +151,7 @@ def test_minimal_model_is_exponential_decay(tmp_path: Path) -> None:
             },
             ["algebraic rule", "alg1"],
         ),
-        ({"fast": ' fast="true"'}, ["fast reaction", "'R'"]),
+        ({"fast": "true"}, ["fast reaction", "'R'"]),
         (
             {
                 "law": "<apply><times/><ci>k</ci><apply><csymbol encoding='text' definitionURL="
@@ -145,10 +162,10 @@ def test_minimal_model_is_exponential_decay(tmp_path: Path) -> None:
         ),
         (
             {
-                "ns": ' xmlns:fbc="http://www.sbml.org/sbml/level3/version1/fbc/version2"'
-                ' fbc:required="false"'
+                "ns": ' xmlns:comp="http://www.sbml.org/sbml/level3/version1/comp/version1"'
+                ' comp:required="true"'
             },
-            ["package", "fbc"],
+            ["package", "comp"],
         ),
         ({"law": "<ci>nope</ci>"}, ["undefined", "nope", "'R'"]),
     ],
@@ -169,7 +186,7 @@ def test_not_sbml_and_missing_file(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="not valid SBML"):
         load_sbml(bad)
     broken = tmp_path / "broken.xml"
-    broken.write_text(_SBML.format(extra="", law=_LAW, fast="", ns="")[:300])
+    broken.write_text(_SBML.format(extra="", law=_LAW, fast="false", ns="")[:300])
     with pytest.raises(UserError, match="line"):
         load_sbml(broken)
     with pytest.raises(UserError, match="Cannot read"):
@@ -200,15 +217,17 @@ def test_batched_rows_equal_single_rows() -> None:
     for row in (0, 37, 99):
         alone = simulate(model, settings, {name: base * scale[row]}, n=1, rtol=1e-9, atol=1e-14)
         for var in settings.variables:
-            np.testing.assert_allclose(batched[var][:, row], alone[var][:, 0], rtol=1e-6, atol=1e-14)
+            np.testing.assert_allclose(
+                batched[var][:, row], alone[var][:, 0], rtol=1e-6, atol=1e-14
+            )
     first = settings.variables[0]
     assert not np.allclose(batched[first][-1, 0], batched[first][-1, 99])  # rows do differ
 
 
-@pytest.mark.parametrize("case", ["JAC_CASES"])
+@pytest.mark.parametrize("case", JAC_CASES)
 def test_jacobian_matches_finite_differences(case: str) -> None:
     """The sympy Jacobian equals central differences of the generated rhs (independent)."""
-    for case in JAC_CASES:
+    if True:
         system = load_sbml(model_file(DATA / case))
         rng = np.random.default_rng(0)
         y0 = system.initial_state()

@@ -9,8 +9,8 @@ be cached by the model file's hash and compiled again without sympy.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
 import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -103,7 +103,9 @@ def generate_module(
     lines = []
     printed = _body(lines, names, [e for _, _, e in entries], printer)
     out += lines
-    out += [f"        out[:, {i}, {j}] = {e}" for (i, j, _), e in zip(entries, printed, strict=True)]
+    out += [
+        f"        out[:, {i}, {j}] = {e}" for (i, j, _), e in zip(entries, printed, strict=True)
+    ]
     out.append("    return out\n\n")
 
     out.append("def observe(t, y, p):")
@@ -127,5 +129,5 @@ def compile_module(source: str, name: str) -> dict[str, Callable[..., Any]]:
     """Compile generated source; returns its ``rhs``, ``jac`` and ``observe``."""
     namespace: dict[str, Any] = {"numpy": np, "scipy": scipy, "functools": functools}
     code = compile(source, f"<sbml model {name}>", "exec")
-    exec(code, namespace)  # noqa: S102 - our own generated source
+    exec(code, namespace)
     return {key: namespace[key] for key in ("rhs", "jac", "observe")}

@@ -219,9 +219,7 @@ def _check_supported(doc: Any, where: str) -> None:
             )
     if model.getNumConstraints():
         c = model.getConstraint(0)
-        raise _refuse(
-            where, "constraint", c.getMetaId() or "#1", "constraints are not checked yet"
-        )
+        raise _refuse(where, "constraint", c.getMetaId() or "#1", "constraints are not checked yet")
     for r in model.getListOfReactions():
         if r.isSetFast() and r.getFast():
             raise _refuse(where, "fast reaction", r.getId(), "needs a quasi-steady-state solve")
@@ -260,7 +258,7 @@ class _Translator:
             raise UserError(f"{self.where}: {context} has no math.")
         return _num(self.expr(node, dict(local or {})))
 
-    def expr(self, node: Any, local: dict[str, sympy.Expr]) -> Any:  # noqa: C901
+    def expr(self, node: Any, local: dict[str, sympy.Expr]) -> Any:
         t = node.getType()
         kids = [self.expr(node.getChild(i), local) for i in range(node.getNumChildren())]
         if t in _LOGICAL:
@@ -409,8 +407,13 @@ def _select_ast() -> dict[int, Callable[..., Any]]:
 
 def _logical_types() -> frozenset[int]:
     return frozenset(
-        {libsbml.AST_LOGICAL_AND, libsbml.AST_LOGICAL_OR, libsbml.AST_LOGICAL_XOR, libsbml.AST_LOGICAL_NOT,
-         libsbml.AST_LOGICAL_IMPLIES}
+        {
+            libsbml.AST_LOGICAL_AND,
+            libsbml.AST_LOGICAL_OR,
+            libsbml.AST_LOGICAL_XOR,
+            libsbml.AST_LOGICAL_NOT,
+            libsbml.AST_LOGICAL_IMPLIES,
+        }
     )
 
 
@@ -436,7 +439,7 @@ _SIMPLE: Mapping[int, Callable[..., Any]] = MappingProxyType(_select_ast())
 _LOGICAL = _logical_types()
 
 
-def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
+def _describe(data: bytes, where: str) -> dict[str, Any]:
     """Parse, translate and generate: the JSON-able description of one SBML file."""
     doc = _read_document(data, where)
     _check_supported(doc, where)
@@ -492,8 +495,9 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
             taken.add(new)
             local[lp.getId()] = sympy.Symbol(new, real=True)
             if not lp.isSetValue():
-                raise UserError(f"{where}: local parameter {lp.getId()!r} of {r.getId()!r}"
-                                " has no value.")
+                raise UserError(
+                    f"{where}: local parameter {lp.getId()!r} of {r.getId()!r} has no value."
+                )
             locals_[new] = (
                 lp.getValue(),
                 lp.getUnits() or "SBML units",
@@ -511,7 +515,9 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:  # noqa: C901
                 sid = sr.getSpecies()
                 s = species.get(sid)
                 if s is None:
-                    raise UserError(f"{where}: reaction {r.getId()!r} uses unknown species {sid!r}.")
+                    raise UserError(
+                        f"{where}: reaction {r.getId()!r} uses unknown species {sid!r}."
+                    )
                 if s.getBoundaryCondition() or s.getConstant():
                     continue
                 if sr.isSetId():
