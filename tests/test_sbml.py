@@ -167,9 +167,17 @@ def test_minimal_model_is_exponential_decay(tmp_path: Path) -> None:
             },
             ["package", "comp"],
         ),
+        (
+            {
+                "extra": '<listOfConstraints><constraint metaid="con1">'
+                f"<math {_MATHML}><apply><gt/><ci>k</ci><cn>0</cn></apply></math>"
+                "</constraint></listOfConstraints>"
+            },
+            ["constraint", "con1"],
+        ),
         ({"law": "<ci>nope</ci>"}, ["undefined", "nope", "'R'"]),
     ],
-    ids=["event", "algebraic", "fast", "delay", "package", "undefined-name"],
+    ids=["event", "algebraic", "fast", "delay", "package", "constraint", "undefined-name"],
 )
 def test_unsupported_is_refused_by_name(tmp_path: Path, kwargs: dict, words: list[str]) -> None:
     """Unsupported SBML is refused with a UserError naming the element and its kind."""
