@@ -1,7 +1,7 @@
 """Scan every SBML Test Suite case in a folder: pass / refused (with reason) / fail counts.
 
 Usage: ``python benchmarks/sbml_test_suite.py [SUITE_DIR] [--list]``; SUITE_DIR defaults to
-``../shared/sbml-test-suite/ode``. Prints one JSON line with the counts and, with ``--list``,
+``../shared/sbml-test-suite/ode`` beside the checkout. Prints one JSON line with the counts and, with ``--list``,
 one line per case that did not pass.
 """
 
@@ -19,7 +19,16 @@ from biohybrid.importers.suite import run_case
 def main(argv: list[str]) -> int:
     """Run the scan."""
     args = [a for a in argv if not a.startswith("--")]
-    suite = Path(args[0]) if args else Path(__file__).parents[2] / "shared/sbml-test-suite/ode"
+    here = Path(__file__).resolve()
+    default = next(
+        (
+            base / "shared/sbml-test-suite/ode"
+            for base in (here.parents[2], here.parents[3])  # beside the checkout or worktrees
+            if (base / "shared/sbml-test-suite/ode").is_dir()
+        ),
+        here.parents[2] / "shared/sbml-test-suite/ode",
+    )
+    suite = Path(args[0]) if args else default
     folders = sorted(p for p in suite.iterdir() if p.is_dir() and p.name.isdigit())
     start = time.perf_counter()
     results = []
