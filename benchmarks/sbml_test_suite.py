@@ -1,8 +1,8 @@
 """Scan every SBML Test Suite case in a folder: pass / refused (with reason) / fail counts.
 
 Usage: ``python benchmarks/sbml_test_suite.py [SUITE_DIR] [--list]``; SUITE_DIR defaults to
-``../shared/sbml-test-suite/ode`` beside the checkout. Prints one JSON line with the counts and, with ``--list``,
-one line per case that did not pass.
+``../shared/sbml-test-suite/ode`` beside the checkout. Prints one JSON line with the counts
+and, with ``--list``, one line per case that did not pass.
 """
 
 from __future__ import annotations
