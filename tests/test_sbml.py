@@ -74,15 +74,27 @@ def test_cases_cover_the_supported_features() -> None:
 _SBML = """<?xml version="1.0" encoding="UTF-8"?>
 <sbml xmlns="http://www.sbml.org/sbml/level3/version1/core" level="3" version="1"{ns}>
   <model id="m">
+    <listOfUnitDefinitions>
+      <unitDefinition id="per_second">
+        <listOfUnits>
+          <unit kind="second" exponent="-1" scale="0" multiplier="1"/>
+        </listOfUnits>
+      </unitDefinition>
+      <unitDefinition id="ml">
+        <listOfUnits>
+          <unit kind="litre" exponent="1" scale="-3" multiplier="1"/>
+        </listOfUnits>
+      </unitDefinition>
+    </listOfUnitDefinitions>
     <listOfCompartments>
-      <compartment id="c" spatialDimensions="3" size="1" constant="true"/>
+      <compartment id="c" spatialDimensions="3" size="1" units="ml" constant="true"/>
     </listOfCompartments>
     <listOfSpecies>
       <species id="S" compartment="c" initialConcentration="1"
                hasOnlySubstanceUnits="false" boundaryCondition="false" constant="false"/>
     </listOfSpecies>
     <listOfParameters>
-      <parameter id="k" value="2" constant="true"/>
+      <parameter id="k" value="2" units="per_second" constant="true"/>
       <parameter id="x" value="0" constant="false"/>
     </listOfParameters>
     {extra}
@@ -119,6 +131,8 @@ def test_minimal_model_is_exponential_decay(tmp_path: Path) -> None:
     assert isinstance(system, OdeSystem)
     assert system.species == ("S",)
     assert system.params["k"].default == 2.0
+    assert system.params["k"].units == "second^-1"
+    assert system.params["c"].units == "0.001 litre"
     p, u = system.bind(system.params.defaults(), None, 1)
     res = integrate(
         system.rhs, system.initial_state()[None], (0.0, 1.5), jac=system.jac, args=(p, u),

@@ -439,6 +439,30 @@ _SIMPLE: Mapping[int, Callable[..., Any]] = MappingProxyType(_select_ast())
 _LOGICAL = _logical_types()
 
 
+def _unit_text(model: Any, ident: str) -> str:
+    """Readable units of an SBML units attribute: ``"mole*litre^-1"``, ``"1e-06 mole"``.
+
+    ``"SBML units"`` when none is set or the id is not defined.
+    """
+    if not ident:
+        return "SBML units"
+    if libsbml.UnitKind_forName(ident) != libsbml.UNIT_KIND_INVALID:
+        return ident
+    ud = model.getUnitDefinition(ident)
+    if ud is None or ud.getNumUnits() == 0:
+        return "SBML units"
+    factor = 1.0
+    parts = []
+    for u in ud.getListOfUnits():
+        exponent = u.getExponentAsDouble()
+        factor *= (u.getMultiplier() * 10.0 ** u.getScale()) ** exponent
+        kind = libsbml.UnitKind_toString(u.getKind())
+        if kind != "dimensionless":
+            parts.append(kind if exponent == 1 else f"{kind}^{exponent:g}")
+    text = "*".join(parts) or "1"
+    return text if factor == 1 else f"{factor:g} {text}"
+
+
 def _describe(data: bytes, where: str) -> dict[str, Any]:
     """Parse, translate and generate: the JSON-able description of one SBML file."""
     doc = _read_document(data, where)
@@ -500,7 +524,7 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:
                 )
             locals_[new] = (
                 lp.getValue(),
-                lp.getUnits() or "SBML units",
+                _unit_text(model, lp.getUnits()),
                 f"local parameter {lp.getId()!r} of reaction {r.getId()!r}",
             )
         laws[r.getId()] = tr(kl.getMath(), f"the kinetic law of reaction {r.getId()!r}", local)
@@ -737,7 +761,7 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:
             units = "SBML units"
             desc = f"constant species {kinds[ident]}"
         else:
-            units = (el.getUnits() if el.isSetUnits() else "") or "SBML units"
+            units = _unit_text(model, el.getUnits() if el.isSetUnits() else "")
             desc = f"SBML {kinds[ident]}"
         if el is not None and el.isSetName():
             desc += f" ({el.getName()})"
