@@ -133,6 +133,7 @@ def test_minimal_model_is_exponential_decay(tmp_path: Path) -> None:
     assert system.params["k"].default == 2.0
     assert system.params["k"].units == "second^-1"
     assert system.params["c"].units == "0.001 litre"
+    assert system.units["S"] == "SBML concentration"  # no substance units declared
     p, u = system.bind(system.params.defaults(), None, 1)
     res = integrate(
         system.rhs, system.initial_state()[None], (0.0, 1.5), jac=system.jac, args=(p, u),

@@ -774,11 +774,26 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:
     for local_name, entry in locals_.items():
         if sympy.Symbol(local_name, real=True) in used:
             declare(local_name, sympy.Symbol(local_name, real=True), entry)
-    units_out = {
-        s: "SBML amount" if s in as_amount else f"SBML {kinds[s]}"
-        for s in state
-        if kinds[s] in ("amount", "concentration")
-    }
+
+    def species_units(sid: str) -> str:
+        sp = species[sid]
+        sub = sp.getSubstanceUnits() or (model.getSubstanceUnits() if level >= 3 else "")
+        sub_text = _unit_text(model, sub) if sub else ""
+        comp = compartments[sp.getCompartment()]
+        vol_text = _unit_text(model, comp.getUnits()) if comp.isSetUnits() else ""
+        if not sub_text or sub_text == "SBML units":
+            return "SBML amount" if sid in as_amount else f"SBML {kinds[sid]}"
+        if kinds[sid] == "amount" or sid in as_amount:
+            return sub_text
+        if not vol_text or vol_text == "SBML units":
+            return f"SBML {kinds[sid]}"
+
+        def wrap(text: str) -> str:
+            return f"({text})" if any(c in text for c in " *^") else text
+
+        return f"{wrap(sub_text)}/{wrap(vol_text)}"
+
+    units_out = {s: species_units(s) for s in state if s in species}
     for ident, (v, _, _) in locals_.items():
         if not np.isfinite(v):
             raise UserError(f"{where}: the value of {ident!r} is {v}, not a finite number.")
