@@ -563,8 +563,6 @@ def _describe(data: bytes, where: str) -> dict[str, Any]:
         if sid in rates:
             derivative[sid] = rates[sid]
         elif sid in change:
-            if sid in assigned:
-                continue
             cf = s.getConversionFactor() if level >= 3 and s.isSetConversionFactor() else model_cf
             d = change[sid] * (symbols[cf] if cf else 1)
             comp = s.getCompartment()
