@@ -290,10 +290,15 @@ def _execute(
         "counters": {},
     }
 
+    observers: list[Any] = []
+
     def write_manifest() -> None:
         if run_dir is None:
             return
         manifest["counters"] = model.all_counters()
+        written = [o.manifest() for o in observers if hasattr(o, "manifest")]
+        if written:  # per-cell tables, fields, ParaView files: paths, intervals, sizes
+            manifest["outputs"] = {k: v for entry in written for k, v in entry.items()}
         manifest["model_time_reached"] = model.t
         if model.tissue is not None:  # mass ledger and the solves' own residuals, per field
             manifest["tissue"] = model.tissue.diagnostics()
@@ -308,7 +313,11 @@ def _execute(
 
     with first_writes(run_dir, created):
         flush()
-    observers = default_observers(model, scenario.name) if write and figures else []
+    if run_dir is not None:
+        with first_writes(run_dir, created):
+            observers = default_observers(model, scenario.name, run_dir, figures=figures)
+            if any(hasattr(o, "manifest") for o in observers):
+                write_manifest()  # the outputs are in the manifest from their first time on
     status, message, stop_signal = "completed", "reached t_end", None
     n_ticks = model.schedule.n_ticks
     start = last_flush = time.perf_counter()
