@@ -14,8 +14,9 @@ population the cell's population
 kind       its phenotype label (``agent.kind``)
 parent_id  ``cell_id`` of the cell it divided from (lineage); null for initial cells
 site       flat lattice site (first axis fastest)
-x, y, z    position of the site centre, µm (only the lattice's axes)
-<species>  every named species of every population (null where a population lacks it)
+x_um, ...  position of the site centre, µm (``x_um``, ``y_um``, ``z_um``: the lattice's axes)
+<species>  every named species of every population (null where a population lacks it); a
+           species named like one of the columns above gets the suffix ``_species``
 ========== ============================================================================
 """
 
@@ -30,8 +31,14 @@ import pyarrow.parquet as pq
 
 from biohybrid.io import atomic_write_bytes
 
-#: Names of the position columns per lattice axis.
+#: Names of the lattice axes (coordinates of the fields).
 AXES: tuple[str, ...] = ("x", "y", "z")
+
+#: Names of the position columns of the per-cell table, per lattice axis.
+POSITIONS: tuple[str, ...] = ("x_um", "y_um", "z_um")
+
+#: The columns before the species.
+FIXED: tuple[str, ...] = ("time", "cell_id", "population", "kind", "parent_id", "site", *POSITIONS)
 
 _CATEGORY = pa.dictionary(pa.int32(), pa.string())
 
@@ -44,6 +51,11 @@ def species_columns(model: Any) -> list[str]:
     return out
 
 
+def column_of(species: str) -> str:
+    """The per-cell table's column of a species."""
+    return f"{species}_species" if species in FIXED else species
+
+
 def cells_schema(model: Any) -> pa.Schema:
     """The Arrow schema of a model's per-cell table (fixed for the run)."""
     fields = [
@@ -53,8 +65,8 @@ def cells_schema(model: Any) -> pa.Schema:
         pa.field("kind", _CATEGORY),
         pa.field("parent_id", pa.int64()),
         pa.field("site", pa.int64()),
-        *(pa.field(a, pa.float64()) for a in AXES[: model.lattice.ndim]),
-        *(pa.field(s, pa.float64()) for s in species_columns(model)),
+        *(pa.field(a, pa.float64()) for a in POSITIONS[: model.lattice.ndim]),
+        *(pa.field(column_of(s), pa.float64()) for s in species_columns(model)),
     ]
     meta = {"time_units": model.time_units, "position_units": "µm", "model": model.name}
     return pa.schema(fields, metadata=meta)
@@ -89,10 +101,11 @@ def cells_table(model: Any, schema: pa.Schema | None = None) -> pa.Table:
         parts["parent_id"].append(pa.array(parents, pa.int64()))
         parts["site"].append(np.asarray(sites, dtype=np.int64))
         for axis in range(ndim):
-            parts[AXES[axis]].append(pos[:, axis])
+            parts[POSITIONS[axis]].append(pos[:, axis])
         own = list(cells.system.species)
         for s in species:
-            parts[s].append(y[:, own.index(s)] if s in own else pa.nulls(n, pa.float64()))
+            col = y[:, own.index(s)] if s in own else pa.nulls(n, pa.float64())
+            parts[column_of(s)].append(col)
     arrays = []
     for field in schema:
         chunks = [pa.array(c, type=field.type) for c in parts[field.name]]

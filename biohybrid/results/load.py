@@ -68,6 +68,8 @@ class RunData:
         flt = pads.field("time").isin(list(times)) if times is not None else None
         table = dataset.to_table(columns=columns, filter=flt)
         df = table.to_pandas()
+        if "parent_id" in df:  # null for initial cells: a nullable integer, not a float
+            df["parent_id"] = df["parent_id"].astype("Int64")
         if "time" in df:
             df = df.sort_values(["time", "population", "cell_id"], kind="stable")
         return df.reset_index(drop=True)
