@@ -241,3 +241,18 @@ def test_zero_interval_is_off(tmp_path: Path) -> None:
     model = build("1d", cells_every=0.0, fields_every=30.0)
     obs = run_observed(model, tmp_path, steps=1)
     assert set(obs.manifest()) == {"fields"} and not (tmp_path / "cells").exists()
+
+
+def test_outputs_of_a_model_without_cells(tmp_path: Path) -> None:
+    model = build("3d", cells_every=30.0, vtk_every=30.0)
+    for agent in list(model.agents):
+        model.remove_cell(agent)
+    OutputObserver(model, tmp_path)  # writes the t = 0 outputs at once
+    table = pd.read_parquet(tmp_path / "cells")
+    assert len(table) == 0 and {"cell_id", "parent_id", "x_um", "z_um", "a", "r"} <= set(table)
+    # meshio cannot read a grid without points; the file is valid VTK XML with none.
+    root = ET.parse(tmp_path / "vtk" / "cells-000000.vtu").getroot()
+    piece = root.find("UnstructuredGrid/Piece")
+    assert piece.get("NumberOfPoints") == "0" and piece.get("NumberOfCells") == "0"
+    names = {d.get("Name") for d in piece.find("PointData")}
+    assert {"cell_id", "parent_id", "a", "r"} <= names

@@ -56,13 +56,40 @@ def _write_vtu(path: Path, mesh: Any) -> int:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        mesh.write(tmp, file_format="vtu", binary=True, compression="zlib")
+        if len(mesh.points):
+            mesh.write(tmp, file_format="vtu", binary=True, compression="zlib")
+        else:  # meshio neither writes nor reads a grid without points: write it by hand
+            Path(tmp).write_text(_empty_vtu(mesh.point_data), encoding="utf-8")
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path.stat().st_size
+
+
+def _empty_vtu(point_data: dict[str, np.ndarray]) -> str:
+    """A valid ``.vtu`` without points or cells (no cell alive), with the usual arrays."""
+    arrays = "".join(
+        f'        <DataArray type="{"Float64" if v.dtype.kind == "f" else "Int64"}"'
+        f' Name={quoteattr(k)} format="ascii"></DataArray>\n'
+        for k, v in point_data.items()
+    )
+    return (
+        '<?xml version="1.0"?>\n'
+        '<VTKFile type="UnstructuredGrid" version="0.1" byte_order="LittleEndian">\n'
+        "  <UnstructuredGrid>\n"
+        '    <Piece NumberOfPoints="0" NumberOfCells="0">\n'
+        '      <Points><DataArray type="Float64" NumberOfComponents="3" format="ascii">'
+        "</DataArray></Points>\n"
+        '      <Cells><DataArray type="Int64" Name="connectivity" format="ascii"></DataArray>'
+        '<DataArray type="Int64" Name="offsets" format="ascii"></DataArray>'
+        '<DataArray type="UInt8" Name="types" format="ascii"></DataArray></Cells>\n'
+        f"      <PointData>\n{arrays}      </PointData>\n"
+        "    </Piece>\n"
+        "  </UnstructuredGrid>\n"
+        "</VTKFile>\n"
+    )
 
 
 def write_fields_vtu(path: Path, model: Any, mesh: tuple[np.ndarray, list] | None = None) -> int:
@@ -92,11 +119,12 @@ def write_cells_vtu(path: Path, model: Any, kinds: list[str]) -> int:
     from biohybrid.results.cells import species_columns
 
     species = species_columns(model)
+    ndim = model.lattice.ndim
     pos, data = [], {k: [] for k in ("cell_id", "parent_id", "population", "kind", *species)}
     for p, cells in enumerate(model.cells.values()):
         rows = cells.rows()
         agents = [model.agent_at_row(int(r), cells.name) for r in rows]
-        pos.append(model.lattice.positions(cells.sites(rows)).reshape(rows.size, -1))
+        pos.append(model.lattice.positions(cells.sites(rows)).reshape(rows.size, ndim))
         data["cell_id"].append([a.unique_id for a in agents])
         data["parent_id"].append([_or(getattr(a, "parent_id", None), -1) for a in agents])
         data["population"].append(np.full(rows.size, p))
@@ -108,7 +136,7 @@ def write_cells_vtu(path: Path, model: Any, kinds: list[str]) -> int:
         own = list(cells.system.species)
         for s in species:
             data[s].append(y[:, own.index(s)] if s in own else np.full(rows.size, np.nan))
-    xyz = np.concatenate(pos) if pos else np.zeros((0, model.lattice.ndim))
+    xyz = np.concatenate(pos) if pos else np.zeros((0, ndim))
     points = np.zeros((xyz.shape[0], 3))
     points[:, : xyz.shape[1]] = xyz
     point_data = {}
