@@ -105,15 +105,32 @@ class FieldStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.n = 0
+        self._names: list[str] = []
 
     def append(self, model: Any) -> None:
-        """Write the fields now: create the store on the first call, append after."""
-        ds = fields_dataset(model)
+        """Write the fields now: create the store on the first call, append after.
+
+        The store is made by xarray (dimensions, coordinates, CF attributes); each later
+        time grows every array by one along ``time`` and writes one chunk, directly with
+        zarr (xarray's own append re-reads and checks the whole store, ~10× slower).
+        """
         if self.n == 0:
+            ds = fields_dataset(model)
             encoding = {name: {"chunks": ds[name].shape} for name in ds.data_vars}
             ds.to_zarr(self.path, mode="w-", encoding=encoding, consolidated=False)
+            self._names = list(ds.data_vars)
         else:
-            ds.to_zarr(self.path, append_dim="time", consolidated=False)
+            import zarr
+
+            group = zarr.open_group(self.path, mode="r+")
+            arrays = field_arrays(model)
+            for name in self._names:
+                arr = group[name]
+                arr.resize((self.n + 1, *arr.shape[1:]))
+                arr[self.n] = arrays[name][0]
+            time = group["time"]
+            time.resize((self.n + 1,))
+            time[self.n] = float(model.t)
         self.n += 1
 
     def nbytes(self) -> int:

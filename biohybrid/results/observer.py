@@ -89,9 +89,8 @@ class OutputObserver:
         return write_cells(self.run_dir / "cells" / f"cells-{row:06d}.parquet", table)
 
     def _write_fields(self, model: Any, row: int) -> int:
-        before = self._fields.nbytes()  # type: ignore[union-attr]
         self._fields.append(model)  # type: ignore[union-attr]
-        return self._fields.nbytes() - before  # type: ignore[union-attr]
+        return 0  # the store's size is measured when the manifest asks (metadata rewrites)
 
     def _write_vtk(self, model: Any, row: int) -> int:
         from biohybrid.results.vtk import write_cells_vtu, write_fields_vtu, write_pvd
@@ -120,6 +119,8 @@ class OutputObserver:
                 "last_time": rec["times"][-1] if rec["times"] else None,
                 "bytes": rec["bytes"],
             }
+            if key == "fields_every" and self._fields is not None and self._fields.n:
+                entry["bytes"] = self._fields.nbytes()
             if key == "vtk_every":
                 entry["pvd"] = [f"vtk/{k}.pvd" for k, v in self._pvd.items() if v]
                 entry["populations"] = list(self._populations)
