@@ -199,8 +199,13 @@ def test_run_writes_manifest_and_load_run_reads_everything(tmp_path: Path) -> No
     assert outputs["fields"]["n_outputs"] == 7
     files = sorted((out / "cells").glob("*.parquet"))
     assert outputs["cells"]["bytes"] == sum(f.stat().st_size for f in files)
+    store = [f for f in (out / "fields.zarr").rglob("*") if f.is_file()]
+    assert outputs["fields"]["bytes"] == sum(f.stat().st_size for f in store)
     np.testing.assert_allclose(np.sort(run.cells["time"].unique()), [0, 60, 120, 180])
     assert run.cells["parent_id"].dtype == "Int64"
+    one = run.read_cells(times=[60.0], columns=["time", "cell_id"])
+    assert list(one.columns) == ["time", "cell_id"] and set(one["time"]) == {60.0}
+    assert len(one) == (run.cells["time"] == 60.0).sum()
     n_end = run.cells[run.cells["time"] == 180.0].shape[0]
     assert n_end == res.biomarkers["n_cells"].iloc[-1]
     np.testing.assert_allclose(run.fields["time"], np.arange(0.0, 181.0, 30.0))
