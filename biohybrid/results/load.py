@@ -70,8 +70,9 @@ class RunData:
         df = table.to_pandas()
         if "parent_id" in df:  # null for initial cells: a nullable integer, not a float
             df["parent_id"] = df["parent_id"].astype("Int64")
-        if "time" in df:
-            df = df.sort_values(["time", "population", "cell_id"], kind="stable")
+        keys = [k for k in ("time", "population", "cell_id") if k in df]
+        if keys:  # files are read in any order: sort by output time, then cell
+            df = df.sort_values(keys, kind="stable")
         return df.reset_index(drop=True)
 
     @cached_property
