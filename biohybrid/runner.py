@@ -7,7 +7,11 @@ A run folder (default ``outputs/<scenario>/<UTC timestamp>-s<seed>/``) holds
   the units of each biomarker, and the run's counters;
 * ``biomarkers.csv``: a ``time`` column and one column per biomarker;
 * ``summary.json``: model-specific summary values (when the model has any);
-* ``figures/biomarkers.png`` and any model-specific figures.
+* ``figures/biomarkers.png`` and any model-specific figures;
+* when their run settings ``cells_every``, ``fields_every``, ``vtk_every`` are on, the
+  per-cell table ``cells/``, the field store ``fields.zarr`` and the ParaView files
+  ``vtk/`` (:mod:`biohybrid.results`), written as the run goes and listed in the manifest's
+  ``outputs``.
 
 Every file is written atomically. The CSV is rewritten at most every few seconds during a
 run and once at the end, so a run stopped by Ctrl-C, SIGTERM or a numerical failure keeps

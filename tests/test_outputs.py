@@ -8,6 +8,8 @@ geometry of the VTK cells recomputed from their corner points.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -261,3 +263,18 @@ def test_outputs_of_a_model_without_cells(tmp_path: Path) -> None:
     assert piece.get("NumberOfPoints") == "0" and piece.get("NumberOfCells") == "0"
     names = {d.get("Name") for d in piece.find("PointData")}
     assert {"cell_id", "parent_id", "a", "r"} <= names
+
+
+def test_cli_refuses_an_interval_that_does_not_divide_the_run(tmp_path: Path, cli_env) -> None:
+    exe = str(Path(sys.executable).with_name("biohybrid"))
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [exe, "run", "demo", "--set", "t_end=180", "--set", "cells_every=45", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "cells_every = 45" in proc.stderr + proc.stdout
+    assert not out.exists()
