@@ -109,8 +109,13 @@ def test_lineage_parent_id_is_the_dividing_cell(tmp_path: Path) -> None:
 
 
 def test_cells_table_readable_while_the_run_goes(tmp_path: Path) -> None:
-    model = build("2d", cells_every=30.0)
+    import xarray as xr
+
+    model = build("2d", cells_every=30.0, fields_every=30.0)
     obs = run_observed(model, tmp_path, steps=13)  # demo tick 5 min: t = 65, outputs 0..60
+    ds = xr.open_zarr(tmp_path / "fields.zarr", consolidated=False, decode_timedelta=False)
+    np.testing.assert_allclose(ds["time"], [0.0, 30.0, 60.0])
+    assert ds["signal"].sizes["time"] == 3
     # A writer killed mid-file leaves only a hidden temporary, which readers skip.
     (tmp_path / "cells" / ".cells-000099.parquet.x.tmp").write_bytes(b"PAR1 truncated")
     partial = pd.read_parquet(tmp_path / "cells")
@@ -205,6 +210,8 @@ def test_run_writes_manifest_and_load_run_reads_everything(tmp_path: Path) -> No
     assert outputs["fields"]["bytes"] == sum(f.stat().st_size for f in store)
     np.testing.assert_allclose(np.sort(run.cells["time"].unique()), [0, 60, 120, 180])
     assert run.cells["parent_id"].dtype == "Int64"
+    declared = dict(build("2d").system.units)  # the demo system's own declaration
+    assert run.cell_units == declared and declared
     one = run.read_cells(times=[60.0], columns=["time", "cell_id"])
     assert list(one.columns) == ["time", "cell_id"] and set(one["time"]) == {60.0}
     assert len(one) == (run.cells["time"] == 60.0).sum()

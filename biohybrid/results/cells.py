@@ -18,10 +18,14 @@ x_um, ...  position of the site centre, µm (``x_um``, ``y_um``, ``z_um``: the l
 <species>  every named species of every population (null where a population lacks it); a
            species named like one of the columns above gets the suffix ``_species``
 ========== ============================================================================
+
+The schema's metadata holds ``time_units``, ``position_units`` and ``species_units`` (JSON,
+``{column: units}`` from the systems' declarations).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +72,16 @@ def cells_schema(model: Any) -> pa.Schema:
         *(pa.field(a, pa.float64()) for a in POSITIONS[: model.lattice.ndim]),
         *(pa.field(column_of(s), pa.float64()) for s in species_columns(model)),
     ]
-    meta = {"time_units": model.time_units, "position_units": "µm", "model": model.name}
+    units: dict[str, str] = {}
+    for cells in model.cells.values():
+        for s, u in (getattr(cells.system, "units", None) or {}).items():
+            units.setdefault(column_of(s), str(u))
+    meta = {
+        "time_units": model.time_units,
+        "position_units": "µm",
+        "model": model.name,
+        "species_units": json.dumps(units, ensure_ascii=False),
+    }
     return pa.schema(fields, metadata=meta)
 
 

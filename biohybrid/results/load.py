@@ -81,6 +81,17 @@ class RunData:
         return self.read_cells()
 
     @cached_property
+    def cell_units(self) -> dict[str, str]:
+        """Units of the per-cell table's species columns (from the Parquet metadata)."""
+        import pyarrow.parquet as pq
+
+        files = sorted(self._folder("cells", "cells_every").glob("*.parquet"))
+        if not files:
+            return {}
+        meta = pq.read_schema(files[0]).metadata or {}
+        return dict(json.loads(meta.get(b"species_units", b"{}").decode("utf-8")))
+
+    @cached_property
     def fields(self) -> Any:
         """The fields as a lazy :class:`xarray.Dataset` (Dask arrays), opened on first use."""
         import xarray as xr
