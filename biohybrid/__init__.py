@@ -8,6 +8,7 @@ from biohybrid.errors import SimulationError, UserError
 from biohybrid.model import HybridModel
 from biohybrid.organ import Biomarker
 from biohybrid.params import Param, ParameterSet
+from biohybrid.results import RunData, load_run
 from biohybrid.runner import RunResult, run
 from biohybrid.scenario import Scenario, load_scenario
 from biohybrid.sweep import sensitivity, sweep
@@ -19,11 +20,13 @@ __all__ = [
     "HybridModel",
     "Param",
     "ParameterSet",
+    "RunData",
     "RunResult",
     "Scenario",
     "SimulationError",
     "UserError",
     "__version__",
+    "load_run",
     "load_scenario",
     "run",
     "sensitivity",

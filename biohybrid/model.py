@@ -534,7 +534,8 @@ class HybridModel(mesa.Model):
     def divide_cell(self, agent: BioCell) -> BioCell | None:
         """Divide ``agent`` into an empty neighbouring site, if there is one.
 
-        The daughter gets a copy of the parent's row (then :meth:`on_division`).
+        The daughter gets a copy of the parent's row (then :meth:`on_division`) and records
+        its parent's ``unique_id`` as ``parent_id`` (lineage; initial cells have none).
 
         Returns:
             The daughter, or ``None`` when every neighbouring site is occupied (contact
@@ -550,6 +551,7 @@ class HybridModel(mesa.Model):
         cells.table.attrs["site"][row] = site
         daughter = BioCell(self, target, row, agent.kind)
         daughter.population = cells.name
+        daughter.parent_id = agent.unique_id  # lineage, for the per-cell output
         self._agents[cells.index][row] = daughter
         self.on_division(cells, agent.row, row)
         self.counters["divisions"] += 1

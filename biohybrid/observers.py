@@ -5,7 +5,8 @@ the end, after the run's data (biomarkers, summary, final manifest) are on disk
 (:meth:`RunObserver.finish`), so a slow or failing observer can never cost the data.
 Observers write what they own into the run folder: the biomarker figure and the model's own
 outputs (:class:`FigureObserver`), grid frames, snapshots and the animation
-(:class:`FrameObserver`). Per-cell tables, field files and checkpoints plug in the same way.
+(:class:`FrameObserver`), per-cell tables, field stores and ParaView files
+(:class:`biohybrid.results.OutputObserver`). Checkpoints plug in the same way.
 """
 
 from __future__ import annotations
@@ -67,6 +68,25 @@ class FrameObserver:
         write_run_figures(model, run_dir, self.frames)
 
 
-def default_observers(model: Any, title: str) -> list[RunObserver]:
-    """The observers of a run that writes figures."""
-    return [FigureObserver(title), FrameObserver(model)]
+def default_observers(
+    model: Any, title: str, run_dir: Path | None = None, figures: bool = True
+) -> list[RunObserver]:
+    """The observers of a run that writes a run folder.
+
+    Args:
+        model: The populated model.
+        title: Title of the figures.
+        run_dir: The run folder; when given and an output interval is on (``cells_every``,
+            ``fields_every``, ``vtk_every``), an :class:`~biohybrid.results.OutputObserver`
+            writes those outputs (its first ones, at the current time, right away).
+        figures: Include the figure observers.
+    """
+    from biohybrid.results.observer import OutputObserver
+    from biohybrid.schedule import check_output_intervals
+
+    observers: list[RunObserver] = []
+    if run_dir is not None and check_output_intervals(model.run, model.time_units):
+        observers.append(OutputObserver(model, run_dir))
+    if figures:
+        observers += [FigureObserver(title), FrameObserver(model)]
+    return observers

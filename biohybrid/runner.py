@@ -7,7 +7,11 @@ A run folder (default ``outputs/<scenario>/<UTC timestamp>-s<seed>/``) holds
   the units of each biomarker, and the run's counters;
 * ``biomarkers.csv``: a ``time`` column and one column per biomarker;
 * ``summary.json``: model-specific summary values (when the model has any);
-* ``figures/biomarkers.png`` and any model-specific figures.
+* ``figures/biomarkers.png`` and any model-specific figures;
+* when their run settings ``cells_every``, ``fields_every``, ``vtk_every`` are on, the
+  per-cell table ``cells/``, the field store ``fields.zarr`` and the ParaView files
+  ``vtk/`` (:mod:`biohybrid.results`), written as the run goes and listed in the manifest's
+  ``outputs``.
 
 Every file is written atomically. The CSV is rewritten at most every few seconds during a
 run and once at the end, so a run stopped by Ctrl-C, SIGTERM or a numerical failure keeps
@@ -290,10 +294,15 @@ def _execute(
         "counters": {},
     }
 
+    observers: list[Any] = []
+
     def write_manifest() -> None:
         if run_dir is None:
             return
         manifest["counters"] = model.all_counters()
+        written = [o.manifest() for o in observers if hasattr(o, "manifest")]
+        if written:  # per-cell tables, fields, ParaView files: paths, intervals, sizes
+            manifest["outputs"] = {k: v for entry in written for k, v in entry.items()}
         manifest["model_time_reached"] = model.t
         if model.tissue is not None:  # mass ledger and the solves' own residuals, per field
             manifest["tissue"] = model.tissue.diagnostics()
@@ -308,7 +317,11 @@ def _execute(
 
     with first_writes(run_dir, created):
         flush()
-    observers = default_observers(model, scenario.name) if write and figures else []
+    if run_dir is not None:
+        with first_writes(run_dir, created):
+            observers = default_observers(model, scenario.name, run_dir, figures=figures)
+            if any(hasattr(o, "manifest") for o in observers):
+                write_manifest()  # the outputs are in the manifest from their first time on
     status, message, stop_signal = "completed", "reached t_end", None
     n_ticks = model.schedule.n_ticks
     start = last_flush = time.perf_counter()

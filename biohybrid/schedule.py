@@ -85,10 +85,74 @@ RUN_PARAMETERS: dict[str, Param] = {
         kind=str,
         choices=SPLITTINGS,
     ),
+    "cells_every": Param(
+        None,
+        "time",
+        "Per-cell table (cells/*.parquet) interval; 0 or unset: off",
+        ge=0,
+        optional=True,
+    ),
+    "fields_every": Param(
+        None, "time", "Field output (fields.zarr) interval; 0 or unset: off", ge=0, optional=True
+    ),
+    "vtk_every": Param(
+        None,
+        "time",
+        "ParaView files (vtk/*.vtu, *.pvd) interval; 0 or unset: off",
+        ge=0,
+        optional=True,
+    ),
 }
+
+#: Run settings that switch on a run output at an interval (off when 0 or unset).
+OUTPUT_INTERVALS: tuple[str, ...] = ("cells_every", "fields_every", "vtk_every")
 
 #: Run settings that may also be given per population, as ``[run.<population>]``.
 POPULATION_RUN_SETTINGS: tuple[str, ...] = ("method", "rtol", "atol")
+
+
+def check_output_intervals(run: Mapping[str, Any], time_units: str = "") -> dict[str, float]:
+    """The output intervals that are on, checked against ``t_end`` and ``dt_output``.
+
+    An output is written at ``t = 0`` and then every interval, so an interval must be a
+    whole multiple of ``dt_output`` (outputs fall on biomarker rows) and divide ``t_end``
+    (the last output is at ``t_end``).
+
+    Args:
+        run: Resolved run settings.
+        time_units: The model's time units, for messages.
+
+    Returns:
+        ``{setting: interval}`` for every output interval that is on.
+
+    Raises:
+        UserError: An interval that is not a multiple of ``dt_output`` or does not divide
+            ``t_end``.
+    """
+    out: dict[str, float] = {}
+    t_end, dt_out = float(run["t_end"]), float(run["dt_output"])
+    unit = f" {time_units}" if time_units else ""
+    for name in OUTPUT_INTERVALS:
+        every = run.get(name)
+        if every is None or every == 0:
+            continue
+        every = float(every)
+        n = every / dt_out
+        k = t_end / every
+        if round(n) < 1 or abs(n - round(n)) > _REL_TOL * max(1.0, n):
+            raise UserError(
+                f"{name} = {every:g}{unit} is not a whole multiple of dt_output ="
+                f" {dt_out:g}{unit}: outputs are written on biomarker rows. Choose {name} ="
+                f" {dt_out:g}, {2 * dt_out:g}, ... (dividing t_end = {t_end:g}), or 0 for off."
+            )
+        if round(k) < 1 or abs(k - round(k)) > _REL_TOL * max(1.0, k):
+            raise UserError(
+                f"t_end = {t_end:g}{unit} is not a whole multiple of {name} = {every:g}{unit}:"
+                f" the last output would not fall on t_end. Choose {name} dividing t_end"
+                " (and a multiple of dt_output), or 0 for off."
+            )
+        out[name] = every
+    return out
 
 
 def run_parameter_set(model_cls: type[HybridModel]) -> ParameterSet:

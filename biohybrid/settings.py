@@ -24,7 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from biohybrid.errors import UserError, did_you_mean, list_choices
 from biohybrid.params import Param
-from biohybrid.schedule import POPULATION_RUN_SETTINGS, geometry_from_run, run_parameter_set
+from biohybrid.schedule import (
+    POPULATION_RUN_SETTINGS,
+    check_output_intervals,
+    geometry_from_run,
+    run_parameter_set,
+)
 
 if TYPE_CHECKING:
     from biohybrid.model import HybridModel
@@ -222,6 +227,7 @@ def resolve_run(
             plain[name] = value
     run = run_set.resolve(plain, where=where)
     run.update(geometry_from_run(run, given))
+    check_output_intervals(run, model_cls.time_units)
     checked: dict[str, dict[str, Any]] = {}
     for pop, settings in per_pop.items():
         base = {k: run[k] for k in POPULATION_RUN_SETTINGS}
