@@ -1,0 +1,1 @@
+"""Importers that turn model files (SBML, CellML) into batched :class:`OdeSystem` objects."""
