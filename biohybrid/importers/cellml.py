@@ -107,6 +107,8 @@ class CellmlInfo:
         gates: Gating species -> ``(x_inf, tau)`` as myokit expression text.
         gate_values: ``gate_values(t, y, p, u) -> (x_inf, tau)``, both ``(N, g)`` with
             columns in :attr:`gates` order.
+        jacobian: ``"analytic"`` (chain rule over myokit's symbolic partial derivatives),
+            or ``"finite differences (reason)"`` when that failed and ``jac`` is ``None``.
         myokit_model: The myokit model the code was generated from.
     """
 
@@ -122,6 +124,7 @@ class CellmlInfo:
     names: Mapping[str, str]
     gates: Mapping[str, tuple[str, str]]
     gate_values: Callable[..., tuple[NDArray[np.float64], NDArray[np.float64]]]
+    jacobian: str
     myokit_model: Any = field(repr=False)
 
 
@@ -170,6 +173,41 @@ def _read(path: Path) -> Any:
     if model.count_states() == 0:
         raise UserError(f"CellML file {str(path)!r} has no state variables (no ODEs)")
     return model
+
+
+_OXMETA_NS = "oxford-metadata#"
+_CMETA_ID = "{http://www.cellml.org/metadata/1.0#}id"
+_RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+
+
+def _oxmeta_from_xml(path: Path) -> dict[str, tuple[str, str]]:
+    """Oxmeta terms -> ``(component, variable)`` from every RDF block of the file.
+
+    myokit reads model-level RDF only; some Chaste files put the RDF inside the variable
+    element, so the annotations are collected here from anywhere in the document.
+    """
+    from lxml import etree
+
+    try:
+        root = etree.parse(str(path)).getroot()
+    except etree.XMLSyntaxError:
+        return {}
+    where: dict[str, tuple[str, str]] = {}
+    for el in root.iter():
+        cid = el.get(_CMETA_ID)
+        parent = el.getparent()
+        if cid and isinstance(el.tag, str) and el.tag.endswith("}variable") and parent is not None:
+            where[cid] = (parent.get("name", ""), el.get("name", ""))
+    found: dict[str, tuple[str, str]] = {}
+    for desc in root.iter(_RDF + "Description"):
+        about = (desc.get(_RDF + "about") or "").lstrip("#")
+        if about not in where:
+            continue
+        for child in desc:
+            resource = child.get(_RDF + "resource") or ""
+            if _OXMETA_NS in resource:
+                found.setdefault(resource.split("#", 1)[1], where[about])
+    return found
 
 
 def _linear(e: Any, x: Any) -> tuple[Any, Any] | None:
@@ -221,6 +259,63 @@ def _linear(e: Any, x: Any) -> tuple[Any, Any] | None:
             return None
         return scale(e[1], top[0], myokit.Divide), scale(e[1], top[1], myokit.Divide)
     return None
+
+
+def _jacobian_source(
+    order: list[str],
+    nodes: Mapping[str, tuple[Any, Any]],
+    states: list[Any],
+    deriv: Mapping[Any, str],
+    local: Mapping[Any, str],
+    lhs_name: Callable[[Any], str],
+    writer: Any,
+    body: str,
+    skip: Any,
+) -> tuple[str | None, str]:
+    """Source of ``jac(t, y, p, u)`` by forward-mode chain rule, or ``(None, reason)``.
+
+    Each equation's partial derivatives with respect to the names it references come from
+    myokit's symbolic ``diff`` (other names held fixed); the gradient of every intermediate
+    with respect to the states is accumulated in dependency order, sparsely.
+    """
+    grads: dict[str, dict[int, str | None]] = {local[v]: {i: None} for i, v in enumerate(states)}
+    lines: list[str] = []
+    try:
+        for key in order:
+            var, rhs = nodes[key]
+            if skip is not None and var is skip and key == local.get(var):
+                grads[key] = {}
+                continue
+            acc: dict[int, list[str]] = {}
+            for j, ref in enumerate(sorted(rhs.references(), key=str)):
+                sup = grads.get(lhs_name(ref))
+                if not sup:
+                    continue
+                q = f"q_{key}_{j}"
+                lines.append(f"        {q} = {writer.ex(rhs.diff(ref, independent_states=True))}")
+                for c, g in sup.items():
+                    acc.setdefault(c, []).append(q if g is None else f"{q} * {g}")
+            grads[key] = {}
+            for c, terms in acc.items():
+                g = f"g_{key}_{c}"
+                lines.append(f"        {g} = " + " + ".join(terms))
+                grads[key][c] = g
+    except Exception as exc:  # myokit cannot differentiate some construct
+        return None, " ".join(str(exc).split())[:200] or type(exc).__name__
+    out = [f"    jac = numpy.zeros((y.shape[0], {len(states)}, {len(states)}))"]
+    for i, v in enumerate(states):
+        for c, g in grads[deriv[v]].items():
+            out.append(f"    jac[:, {i}, {c}] = {'1.0' if g is None else g}")
+    return (
+        "def jac(t, y, p, u):\n"
+        + body
+        + "\n"
+        + "\n".join(lines)
+        + "\n"
+        + "\n".join(out)
+        + "\n    return jac\n",
+        "",
+    )
 
 
 def load_cellml(
@@ -280,6 +375,9 @@ def load_cellml(
         names[v] = candidate
 
     oxmeta = {v.meta["oxmeta"]: v for v in variables if "oxmeta" in v.meta}
+    for term, (comp, var) in _oxmeta_from_xml(path).items():
+        if term not in oxmeta and model.has_component(comp) and model[comp].has_variable(var):
+            oxmeta[term] = model[comp][var]
     stim_var = oxmeta.get(_STIM_CURRENT)
     if stimulus != "file" and (stim_var is None or stim_var.is_state() or stim_var.is_literal()):
         raise UserError(
@@ -304,6 +402,15 @@ def load_cellml(
 
     writer = NumPyExpressionWriter()
     writer.set_lhs_function(lhs_name)
+
+    class _PartialWriter(NumPyExpressionWriter):
+        """Writes ``d(other)/d(ref)`` as zero: other names are held fixed (chain rule)."""
+
+        def _ex_partial_derivative(self, e: Any) -> str:
+            return "0.0"
+
+    jac_writer = _PartialWriter()
+    jac_writer.set_lhs_function(lhs_name)
 
     # Equations in dependency order: intermediates and derivatives.
     nodes: dict[str, tuple[Any, Any]] = {}
@@ -398,7 +505,20 @@ def load_cellml(
         + "\n".join("    " + line.replace("\n", "\n    ") for line in gate_lines)
         + "\n    return inf, tau\n"
     )
+    src_jac, jac_error = _jacobian_source(
+        order,
+        nodes,
+        states,
+        deriv,
+        local,
+        lhs_name,
+        jac_writer,
+        body=body,
+        skip=stim_var if stimulus != "file" else None,
+    )
     namespace: dict[str, Any] = {"numpy": np}
+    if src_jac is not None:
+        exec(compile(src_jac, f"<cellml jac {path.name}>", "exec"), namespace)
     exec(compile(src_rhs, f"<cellml rhs {path.name}>", "exec"), namespace)
     exec(compile(src_gates, f"<cellml gates {path.name}>", "exec"), namespace)
 
@@ -442,7 +562,7 @@ def load_cellml(
         rhs=namespace["rhs"],
         initial={names[v]: float(v.initial_value(as_float=True)) for v in states},
         inputs=("i_stim",) if stimulus == "input" else (),
-        jac=None,
+        jac=namespace.get("jac"),
         units={names[v]: _unit_text(v.unit()) for v in states},
         autonomous=not time_dependent,
     )
@@ -459,6 +579,7 @@ def load_cellml(
         names={names[v]: v.qname() for v in public},
         gates=gates,
         gate_values=namespace["gate_values"],
+        jacobian="analytic" if src_jac is not None else f"finite differences ({jac_error})",
         myokit_model=model,
     )
     return system, info
