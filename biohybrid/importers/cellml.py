@@ -523,13 +523,13 @@ def load_cellml(
     exec(compile(src_gates, f"<cellml gates {path.name}>", "exec"), namespace)
 
     # Declared parameters and standard names.
+    term_of = {v: term for term, v in oxmeta.items()}
     params = ParameterSet(
         {
             names[v]: Param(
                 default=float(v.eval()),
                 units=_unit_text(v.unit()),
-                description=v.qname()
-                + (f" (oxmeta {v.meta['oxmeta']})" if "oxmeta" in v.meta else ""),
+                description=v.qname() + (f" (oxmeta {term_of[v]})" if v in term_of else ""),
                 source=f"CellML file {path.name}",
             )
             for v in literals
