@@ -286,6 +286,11 @@ def _jacobian_source(
             if skip is not None and var is skip and key == local.get(var):
                 grads[key] = {}
                 continue
+            for _ in range(len(states) + 1):  # inline dot(x) used as a value: x's rhs
+                dots = {r: nodes[lhs_name(r)][1] for r in rhs.references() if r.is_derivative()}
+                if not dots:
+                    break
+                rhs = rhs.clone(subst=dots)
             acc: dict[int, list[str]] = {}
             for j, ref in enumerate(sorted(rhs.references(), key=str)):
                 sup = grads.get(lhs_name(ref))
