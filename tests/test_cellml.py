@@ -227,45 +227,10 @@ def test_ten_tusscher_epi_beat_apd90(models):
     assert ours == pytest.approx(300.0, rel=0.10)
 
 
-BAD_UNITS = """<?xml version="1.0"?>
-<model xmlns="http://www.cellml.org/cellml/1.0#" xmlns:cellml="http://www.cellml.org/cellml/1.0#" name="bad_units">
-  <units name="ms"><unit units="second" prefix="milli"/></units>
-  <units name="mV"><unit units="volt" prefix="milli"/></units>
-  <units name="per_ms"><unit units="ms" exponent="-1"/></units>
-  <component name="env">
-    <variable name="time" units="ms" public_interface="out"/>
-  </component>
-  <component name="a">
-    <variable name="time" units="ms" public_interface="in"/>
-    <variable name="x" units="mV" initial_value="1" public_interface="out"/>
-    <variable name="k" units="per_ms" initial_value="0.1"/>
-    <math xmlns="http://www.w3.org/1998/Math/MathML">
-      <apply><eq/><apply><diff/><bvar><ci>time</ci></bvar><ci>x</ci></apply>
-        <apply><times/><apply><minus/><ci>k</ci></apply><ci>x</ci></apply></apply>
-    </math>
-  </component>
-  <component name="b">
-    <variable name="x" units="ms" public_interface="in"/>
-    <variable name="time" units="ms" public_interface="in"/>
-    <variable name="y" units="ms" initial_value="0"/>
-    <math xmlns="http://www.w3.org/1998/Math/MathML">
-      <apply><eq/><apply><diff/><bvar><ci>time</ci></bvar><ci>y</ci></apply>
-        <apply><divide/><ci>x</ci><ci>time</ci></apply></apply>
-    </math>
-  </component>
-  <connection><map_components component_1="env" component_2="a"/><map_variables variable_1="time" variable_2="time"/></connection>
-  <connection><map_components component_1="env" component_2="b"/><map_variables variable_1="time" variable_2="time"/></connection>
-  <connection><map_components component_1="a" component_2="b"/><map_variables variable_1="x" variable_2="x"/></connection>
-</model>
-"""
-
-
-def test_unresolvable_units_are_a_user_error(tmp_path):
+def test_unresolvable_units_are_a_user_error():
     # a.x in mV is connected to b.x in ms: no conversion factor exists
-    path = tmp_path / "bad_units.cellml"
-    path.write_text(BAD_UNITS)
     with pytest.raises(UserError, match=r"unresolvable units: .*b\.x"):
-        load_cellml(path)
+        load_cellml(DATA / "invalid" / "bad_units.cellml")
 
 
 def test_bad_input_is_a_user_error(tmp_path):
