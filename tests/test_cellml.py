@@ -131,6 +131,7 @@ def test_gates_found_and_their_inf_tau_reproduce_the_rhs(models, stem, expected)
     system, info = models[stem]
     assert expected <= set(info.gates)
     assert info.voltage not in info.gates
+    assert not {"Ca_i", "Na_i", "K_i", "Cai"} & set(info.gates)  # concentrations are not gates
     p = system.params.defaults()
     rng = np.random.default_rng(2)
     y = system.initial_state() * (1 + 0.05 * rng.standard_normal((5, system.k)))

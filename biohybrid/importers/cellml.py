@@ -32,6 +32,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -44,42 +45,48 @@ from biohybrid.params import Param, ParameterSet
 __all__ = ["CONDUCTANCES", "STIMULUS", "CellmlInfo", "load_cellml"]
 
 #: Standard conductance names -> oxmeta terms (Chaste's ``oxford-metadata`` ontology).
-CONDUCTANCES: Mapping[str, str] = {
-    "g_Na": "membrane_fast_sodium_current_conductance",
-    "g_NaL": "membrane_persistent_sodium_current_conductance",
-    "g_CaL": "membrane_L_type_calcium_current_conductance",
-    "g_Kr": "membrane_rapid_delayed_rectifier_potassium_current_conductance",
-    "g_Ks": "membrane_slow_delayed_rectifier_potassium_current_conductance",
-    "g_K": "membrane_delayed_rectifier_potassium_current_conductance",
-    "g_K1": "membrane_inward_rectifier_potassium_current_conductance",
-    "g_to": "membrane_transient_outward_current_conductance",
-    "g_to_fast": "membrane_fast_transient_outward_current_conductance",
-    "g_to_slow": "membrane_slow_transient_outward_current_conductance",
-    "g_Kur": "membrane_ultrarapid_delayed_rectifier_potassium_current_conductance",
-    "g_NaCa": "membrane_sodium_calcium_exchanger_current_conductance",
-    "g_NaK": "membrane_sodium_potassium_pump_current_permeability",
-    "g_bNa": "membrane_background_sodium_current_conductance",
-    "g_bCa": "membrane_background_calcium_current_conductance",
-    "g_bK": "membrane_background_potassium_current_conductance",
-    "g_bCl": "membrane_background_chloride_current_conductance",
-    "g_pCa": "membrane_calcium_pump_current_conductance",
-    "g_pK": "membrane_potassium_pump_current_conductance",
-    "g_f_K": "membrane_hyperpolarisation_activated_funny_current_potassium_component_conductance",
-    "g_f_Na": "membrane_hyperpolarisation_activated_funny_current_sodium_component_conductance",
-    "g_KATP": "membrane_atp_dependent_potassium_current_conductance",
-    "g_Kss": "membrane_non_inactivating_steady_state_potassium_current_conductance",
-    "g_Kp": "membrane_plateau_potassium_current_conductance",
-    "g_leak": "membrane_leakage_current_conductance",
-}
+CONDUCTANCES: Mapping[str, str] = MappingProxyType(
+    {
+        "g_Na": "membrane_fast_sodium_current_conductance",
+        "g_NaL": "membrane_persistent_sodium_current_conductance",
+        "g_CaL": "membrane_L_type_calcium_current_conductance",
+        "g_Kr": "membrane_rapid_delayed_rectifier_potassium_current_conductance",
+        "g_Ks": "membrane_slow_delayed_rectifier_potassium_current_conductance",
+        "g_K": "membrane_delayed_rectifier_potassium_current_conductance",
+        "g_K1": "membrane_inward_rectifier_potassium_current_conductance",
+        "g_to": "membrane_transient_outward_current_conductance",
+        "g_to_fast": "membrane_fast_transient_outward_current_conductance",
+        "g_to_slow": "membrane_slow_transient_outward_current_conductance",
+        "g_Kur": "membrane_ultrarapid_delayed_rectifier_potassium_current_conductance",
+        "g_NaCa": "membrane_sodium_calcium_exchanger_current_conductance",
+        "g_NaK": "membrane_sodium_potassium_pump_current_permeability",
+        "g_bNa": "membrane_background_sodium_current_conductance",
+        "g_bCa": "membrane_background_calcium_current_conductance",
+        "g_bK": "membrane_background_potassium_current_conductance",
+        "g_bCl": "membrane_background_chloride_current_conductance",
+        "g_pCa": "membrane_calcium_pump_current_conductance",
+        "g_pK": "membrane_potassium_pump_current_conductance",
+        "g_f_K": (
+            "membrane_hyperpolarisation_activated_funny_current_potassium_component_conductance"
+        ),
+        "g_f_Na": "membrane_hyperpolarisation_activated_funny_current_sodium_component_conductance",
+        "g_KATP": "membrane_atp_dependent_potassium_current_conductance",
+        "g_Kss": "membrane_non_inactivating_steady_state_potassium_current_conductance",
+        "g_Kp": "membrane_plateau_potassium_current_conductance",
+        "g_leak": "membrane_leakage_current_conductance",
+    }
+)
 
 #: Stimulus parameter roles -> oxmeta terms.
-STIMULUS: Mapping[str, str] = {
-    "amplitude": "membrane_stimulus_current_amplitude",
-    "duration": "membrane_stimulus_current_duration",
-    "period": "membrane_stimulus_current_period",
-    "offset": "membrane_stimulus_current_offset",
-    "end": "membrane_stimulus_current_end",
-}
+STIMULUS: Mapping[str, str] = MappingProxyType(
+    {
+        "amplitude": "membrane_stimulus_current_amplitude",
+        "duration": "membrane_stimulus_current_duration",
+        "period": "membrane_stimulus_current_period",
+        "offset": "membrane_stimulus_current_offset",
+        "end": "membrane_stimulus_current_end",
+    }
+)
 
 _STIMULUS_MODES = ("file", "input", "off")
 _VOLTAGE = "membrane_voltage"
