@@ -2,7 +2,8 @@
 
 For each file: :func:`~biohybrid.importers.cellml.load_cellml` (a failure must be a
 ``UserError`` with its reason), the generated rhs at the initial state against myokit's own
-``evaluate_derivatives`` (largest relative difference), whether the Jacobian is analytic,
+``evaluate_derivatives`` (largest relative difference), whether the Jacobian is analytic
+and how far it is from central differences (relative to each row's largest entry),
 the oxmeta voltage / stimulus / conductances found and the number of gates. With ``--beat``
 it also runs one stimulated beat to 700 ms with the batched RODAS4 stepper (the file's own
 stimulus protocol) and reports APD90 of the annotated voltage. Prints one JSON line per
@@ -45,6 +46,26 @@ def _apd90(t: np.ndarray, v: np.ndarray) -> float | None:
     return cross(int(down[0])) - cross(int(up[0]))
 
 
+def _jac_error(system) -> float | None:
+    """Largest difference of the Jacobian from central differences, relative to its row."""
+    if system.jac is None:
+        return None
+    p = system.params.defaults()
+    y = system.initial_state()[None]
+    u = np.zeros((1, len(system.inputs)))
+    jac = system.jac(0.0, y, p, u)[0]
+    fd = np.zeros_like(jac)
+    for c in range(system.k):
+        h = 1e-6 * max(abs(y[0, c]), 1e-3)
+        yp, ym = y.copy(), y.copy()
+        yp[0, c] += h
+        ym[0, c] -= h
+        fd[:, c] = (system.rhs(0.0, yp, p, u)[0] - system.rhs(0.0, ym, p, u)[0]) / (2 * h)
+    scale = np.abs(fd).max(axis=1, keepdims=True) + 1e-30
+    with np.errstate(all="ignore"):
+        return float(np.nanmax(np.abs(jac - fd) / scale))
+
+
 def _beat(system, info, t_end: float = 700.0) -> dict:
     p = system.params.defaults()
     start = p.get(info.stimulus.get("offset", ""), 50.0)
@@ -85,12 +106,14 @@ def main(argv: list[str]) -> None:
             )
             ours = system.rhs(0.0, y[None], system.params.defaults(), np.zeros((1, 0)))[0]
             rel = np.abs(ours - ref) / (np.abs(ref) + 1e-300)
+            jac_err = _jac_error(system)
         same = (ours == ref) | (np.isnan(ours) & np.isnan(ref))
         row.update(
             k=system.k,
             rhs_rel_err=float(np.max(np.where(same, 0.0, rel))),
             finite_rhs=bool(np.all(np.isfinite(ours))),
             jacobian=info.jacobian,
+            jac_vs_differences=jac_err,
             voltage=info.voltage,
             stimulus=sorted(info.stimulus),
             conductances=sorted(info.conductances),

@@ -268,6 +268,27 @@ def _linear(e: Any, x: Any) -> tuple[Any, Any] | None:
     return None
 
 
+def _general_powers(e: Any) -> Any:
+    """``a^b`` with a non-literal exponent as ``exp(b log a)``, for differentiation only.
+
+    myokit 1.39's ``Power`` derivative with respect to the exponent divides by ``log(a)``
+    where it should multiply (seen in iribe_model_2006, whose RyR rate has a CaMK-dependent
+    Hill coefficient); the exponential form is differentiated correctly.
+    """
+    import myokit
+
+    for _ in range(64):  # nested powers: outermost first, then what they contain
+        powers = {
+            q: myokit.Exp(myokit.Multiply(q[1], myokit.Log(q[0])))
+            for q in e.walk(myokit.Power)
+            if not isinstance(q[1], myokit.Number)
+        }
+        if not powers:
+            break
+        e = e.clone(subst=powers)
+    return e
+
+
 def _jacobian_source(
     order: list[str],
     nodes: Mapping[str, tuple[Any, Any]],
@@ -298,6 +319,7 @@ def _jacobian_source(
                 if not dots:
                     break
                 rhs = rhs.clone(subst=dots)
+            rhs = _general_powers(rhs)
             acc: dict[int, list[str]] = {}
             for j, ref in enumerate(sorted(rhs.references(), key=str)):
                 sup = grads.get(lhs_name(ref))
