@@ -19,7 +19,10 @@ over ``(N, k)``:
   (``dx/dt = (x_inf - x)/tau`` or ``alpha (1 - x) - beta x``) are listed as gates, with a
   vectorised :attr:`CellmlInfo.gate_values` giving ``(x_inf, tau)`` for a Rush-Larsen step.
 
-The Jacobian is left to the stepper's finite differences (``jac=None``).
+The Jacobian is analytic: each equation's partial derivatives come from myokit's symbolic
+``diff``, combined by the chain rule in dependency order (forward mode, sparse per-state
+gradients). Where myokit cannot differentiate a construct the system has ``jac=None`` and
+the stepper falls back to finite differences (:attr:`CellmlInfo.jacobian` says which).
 """
 
 from __future__ import annotations
@@ -366,8 +369,9 @@ def load_cellml(
         name: Name of the system (default: the file's stem).
 
     Returns:
-        ``(system, info)``: the system (``jac=None``: the stepper uses finite
-        differences) and what was found in the file, by standard name.
+        ``(system, info)``: the system (with its analytic Jacobian, or ``jac=None`` when
+        myokit could not differentiate an equation) and what was found in the file, by
+        standard name.
 
     Raises:
         UserError: Missing or malformed file, a file that is not CellML, unresolvable
