@@ -325,7 +325,12 @@ class HybridModel(mesa.Model):
         """Validate parameters and precompute model-level values (before building)."""
 
     def build_system(self, population: str) -> OdeSystem:
-        """Return the intracellular ODE system of ``population`` (required)."""
+        """The ODE system of ``population``: its ``model_file`` imported, or the model's own."""
+        spec = next(p for p in self.populations if p.name == population)
+        if spec.model_file is not None:
+            from biohybrid.importers import import_model
+
+            return import_model(spec.model_file)
         raise NotImplementedError(f"model '{self.name}' must implement build_system()")
 
     def build_fields(self) -> Sequence[FieldSpec]:

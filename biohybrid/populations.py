@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -45,12 +46,25 @@ class Population:
         parameters: The population's own declared parameters (beyond the model's).
         description: One-line meaning.
         kind: Default phenotype label of its agents.
+        model_file: An SBML or CellML file whose model every cell of the population runs
+            (:func:`biohybrid.importers.import_model`); the engine's default
+            ``build_system`` imports it.
     """
 
     name: str
     parameters: ParameterSet = field(default_factory=lambda: ParameterSet({}))
     description: str = ""
     kind: str = ""
+    model_file: str | None = None
+
+    @cached_property
+    def declared_parameters(self) -> ParameterSet:
+        """Its parameters: the declared ones, or those of its ``model_file`` (imported once)."""
+        if self.model_file is not None and not len(self.parameters):
+            from biohybrid.importers import import_model
+
+            return import_model(self.model_file).params
+        return self.parameters
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():

@@ -43,7 +43,7 @@ def declarations(model_cls: type[HybridModel]) -> dict[str, Param]:
     """Every settable name of a model with its declaration (qualified where needed)."""
     out: dict[str, Param] = dict(model_cls.parameters.params)
     for pop in model_cls.populations:
-        for name, p in pop.parameters.items():
+        for name, p in pop.declared_parameters.items():
             out[f"{pop.name}.{name}"] = p
     run_set = run_parameter_set(model_cls)
     out.update(run_set.params)
@@ -85,14 +85,14 @@ def locate(model_cls: type[HybridModel], name: str, where: str = "") -> tuple[st
             )
         if sub in POPULATION_RUN_SETTINGS:
             return "run", name
-        if sub in pops[pop_name].parameters:
+        if sub in pops[pop_name].declared_parameters:
             return "params", name
-        valid = list(pops[pop_name].parameters) + list(POPULATION_RUN_SETTINGS)
+        valid = list(pops[pop_name].declared_parameters) + list(POPULATION_RUN_SETTINGS)
         raise UserError(
             f"Unknown parameter '{sub}' of population '{pop_name}'{origin}."
             f"{did_you_mean(sub, valid)} Its parameters: {', '.join(valid)}."
         )
-    owners = [p for p in pops.values() if name in p.parameters]
+    owners = [p for p in pops.values() if name in p.declared_parameters]
     if len(owners) == 1:
         return "params", f"{owners[0].name}.{name}"
     if len(owners) > 1:
@@ -105,9 +105,9 @@ def locate(model_cls: type[HybridModel], name: str, where: str = "") -> tuple[st
         f"Unknown parameter '{name}'{origin} for model '{model_cls.name}'."
         f"{did_you_mean(name, valid)} Model parameters: {list_choices(model_cls.parameters)}."
         + "".join(
-            f" Population '{p.name}': {list_choices(p.parameters)}."
+            f" Population '{p.name}': {list_choices(p.declared_parameters)}."
             for p in pops.values()
-            if len(p.parameters)
+            if len(p.declared_parameters)
         )
         + f" Run settings: {list_choices(run_set)}."
     )
@@ -193,7 +193,7 @@ def resolve_params(
             model_values[canonical] = value
     out = model_cls.parameters.resolve(model_values, where=where)
     for pop in model_cls.populations:
-        resolved = pop.parameters.resolve(pop_values[pop.name], where=where)
+        resolved = pop.declared_parameters.resolve(pop_values[pop.name], where=where)
         out.update({f"{pop.name}.{k}": v for k, v in resolved.items()})
     return out
 
