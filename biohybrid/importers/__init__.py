@@ -36,4 +36,32 @@ def import_model(path: str | Path) -> OdeSystem:
     return load_cellml(path)[0]
 
 
-__all__ = ["FORMATS", "import_model"]
+_LAZY = {
+    "SbmlCache": "sbml",
+    "SbmlModel": "sbml",
+    "load_sbml": "sbml",
+    "read_sbml": "sbml",
+    "CellmlInfo": "cellml",
+    "load_cellml": "cellml",
+}
+
+
+def __getattr__(name: str) -> object:
+    """The importers' own names, loaded on first use (libsbml, sympy, myokit are heavy)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"biohybrid.importers.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'biohybrid.importers' has no attribute {name!r}")
+
+
+__all__ = [
+    "FORMATS",
+    "CellmlInfo",
+    "SbmlCache",
+    "SbmlModel",
+    "import_model",
+    "load_cellml",
+    "load_sbml",
+    "read_sbml",
+]
