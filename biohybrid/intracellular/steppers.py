@@ -106,30 +106,22 @@ class StepperProtocol(Protocol):
 StepperFactory = Callable[..., StepperProtocol]
 
 
-def _rodas4(
-    system: OdeSystem,
-    *,
-    rtol: float,
-    atol: AtolSpec,
-    atol_default: float = DEFAULT_ATOL,
-    warm_start: bool = True,
-) -> Stepper:
-    return Stepper(
-        system, rtol, atol, method="rodas4", warm_start=warm_start, atol_default=atol_default
-    )
+def _rosenbrock(method: str) -> StepperFactory:
+    """The factory of the batched Rosenbrock stepper with ``method`` (rodas4, rodas3)."""
 
+    def factory(
+        system: OdeSystem,
+        *,
+        rtol: float,
+        atol: AtolSpec,
+        atol_default: float = DEFAULT_ATOL,
+        warm_start: bool = True,
+    ) -> Stepper:
+        return Stepper(
+            system, rtol, atol, method=method, warm_start=warm_start, atol_default=atol_default
+        )
 
-def _rodas3(
-    system: OdeSystem,
-    *,
-    rtol: float,
-    atol: AtolSpec,
-    atol_default: float = DEFAULT_ATOL,
-    warm_start: bool = True,
-) -> Stepper:
-    return Stepper(
-        system, rtol, atol, method="rodas3", warm_start=warm_start, atol_default=atol_default
-    )
+    return factory
 
 
 def _implicit_euler(
@@ -148,7 +140,11 @@ def _implicit_euler(
 
 #: The built-in methods: name -> factory (read-only).
 STEPPERS: Mapping[str, StepperFactory] = MappingProxyType(
-    {"rodas4": _rodas4, "rodas3": _rodas3, "implicit-euler": _implicit_euler}
+    {
+        "rodas4": _rosenbrock("rodas4"),
+        "rodas3": _rosenbrock("rodas3"),
+        "implicit-euler": _implicit_euler,
+    }
 )
 
 _COMMON = ("rtol", "atol", "atol_default")
